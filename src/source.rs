@@ -1,0 +1,242 @@
+//! Anything that serves pages of sub-jobs, and the one paging loop over it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::error::{excerpt, ApiError, Error};
+use crate::model::{SubJob, SubJobPage};
+use crate::query::{SubJobQuery, MAX_OFFSET};
+
+/// One page as received, with what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchedPage {
+    /// The decoded page.
+    pub page: SubJobPage,
+    /// Bytes of the response body.
+    pub bytes: usize,
+    /// The `X-Request-Id` of the response.
+    pub request_id: Option<String>,
+}
+
+impl FetchedPage {
+    /// A page with its body size and request id.
+    pub fn new(page: SubJobPage, bytes: usize, request_id: Option<String>) -> Self {
+        Self {
+            page,
+            bytes,
+            request_id,
+        }
+    }
+}
+
+/// A source of sub-job pages: the HTTP [`Client`](crate::Client), or an in-process fake
+/// such as the simulator's virtual-time source. The waiter polls through this trait, so its
+/// logic runs the same against both.
+pub trait SubJobSource {
+    /// Fetches one page of `query`, in one attempt, taking at most `timeout` when given.
+    ///
+    /// # Errors
+    ///
+    /// Whatever went wrong, classified by [`Error::is_retryable`].
+    fn fetch_page(
+        &self,
+        query: &SubJobQuery,
+        timeout: Option<Duration>,
+    ) -> Result<FetchedPage, Error>;
+}
+
+impl<S: SubJobSource + ?Sized> SubJobSource for &S {
+    fn fetch_page(
+        &self,
+        query: &SubJobQuery,
+        timeout: Option<Duration>,
+    ) -> Result<FetchedPage, Error> {
+        (**self).fetch_page(query, timeout)
+    }
+}
+
+impl<S: SubJobSource + ?Sized> SubJobSource for std::sync::Arc<S> {
+    fn fetch_page(
+        &self,
+        query: &SubJobQuery,
+        timeout: Option<Duration>,
+    ) -> Result<FetchedPage, Error> {
+        (**self).fetch_page(query, timeout)
+    }
+}
+
+/// Every subtask of a query, gathered over all its pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Listing {
+    /// The `total_count` of the last page received.
+    pub total_count: u64,
+    /// The subtasks, de-duplicated by ID, in the order first received.
+    pub jobs: Vec<SubJob>,
+    /// Pages fetched.
+    pub pages: u32,
+    /// Response bytes received.
+    pub bytes: u64,
+    /// The most entries one page held: the server's effective page size.
+    pub largest_page: usize,
+}
+
+/// Fetches every page of `query` through `fetch`: advances `offset` by what each page held
+/// until `total_count` is reached or a page comes back empty, de-duplicating by subtask ID,
+/// so a server capping pages below `limit` still yields everything.
+///
+/// # Errors
+///
+/// The first error of `fetch`, or [`Error::OffsetLimit`] when the next page would need an
+/// offset past the service's documented maximum.
+pub fn collect_pages(
+    query: &SubJobQuery,
+    mut fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, Error>,
+) -> Result<Listing, Error> {
+    let mut listing = Listing::default();
+    let mut seen = HashSet::new();
+    let mut offset = query.offset();
+    loop {
+        let fetched = fetch(&query.with_offset(offset))?;
+        listing.pages += 1;
+        listing.bytes += fetched.bytes as u64;
+        listing.total_count = fetched.page.total_count;
+        let received = fetched.page.jobs.len();
+        listing.largest_page = listing.largest_page.max(received);
+        for job in fetched.page.jobs {
+            // Subtasks without an ID cannot be de-duplicated; keeping them loses nothing.
+            if job.id.as_ref().is_none_or(|id| seen.insert(id.clone())) {
+                listing.jobs.push(job);
+            }
+        }
+        offset += received as u64;
+        if received == 0 || offset >= listing.total_count {
+            return Ok(listing);
+        }
+        if offset > MAX_OFFSET {
+            return Err(Error::OffsetLimit {
+                offset,
+                total_count: listing.total_count,
+            });
+        }
+    }
+}
+
+/// Turns a response (status, request id, `Retry-After`, body) into a page or an error: the
+/// single interpretation shared by the HTTP client and in-process sources.
+pub(crate) fn interpret_response(
+    status: u16,
+    request_id: Option<String>,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Result<FetchedPage, Error> {
+    if !(200..300).contains(&status) {
+        return Err(ApiError::from_response(status, body, request_id, retry_after).into());
+    }
+    match serde_json::from_slice::<SubJobPage>(body) {
+        Ok(page) => Ok(FetchedPage::new(page, body.len(), request_id)),
+        Err(source) => Err(Error::Decode {
+            status,
+            request_id,
+            length: body.len(),
+            excerpt: excerpt(body),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> SubJob {
+        serde_json::from_value(serde_json::json!({ "id": id, "status": "RUNNING" })).unwrap()
+    }
+
+    /// A fake server of `total` subtasks capping pages at `cap`, recording offsets asked.
+    fn server(total: usize, cap: usize) -> impl FnMut(&SubJobQuery) -> Result<FetchedPage, Error> {
+        move |query| {
+            let start = query.offset() as usize;
+            let end = (start + cap).min(total);
+            let jobs = (start.min(end)..end)
+                .map(|i| job(&format!("s{i}")))
+                .collect();
+            Ok(FetchedPage::new(
+                SubJobPage::new(total as u64, jobs),
+                10,
+                None,
+            ))
+        }
+    }
+
+    #[test]
+    fn capped_pages_still_yield_everything() {
+        let query = SubJobQuery::builder()
+            .job_id("j")
+            .limit(1000)
+            .build()
+            .unwrap();
+        let listing = collect_pages(&query, server(2500, 300)).unwrap();
+        assert_eq!(listing.jobs.len(), 2500);
+        assert_eq!(listing.pages, 9);
+        assert_eq!(listing.bytes, 90);
+        assert_eq!(listing.largest_page, 300);
+    }
+
+    #[test]
+    fn empty_listing_is_one_request() {
+        let query = SubJobQuery::for_job("j").unwrap();
+        let listing = collect_pages(&query, server(0, 100)).unwrap();
+        assert_eq!((listing.pages, listing.jobs.len()), (1, 0));
+    }
+
+    #[test]
+    fn duplicates_across_shifting_pages_are_dropped() {
+        let query = SubJobQuery::for_job("j").unwrap();
+        // Every page repeats the last entry of the previous one.
+        let listing = collect_pages(&query, |q: &SubJobQuery| {
+            let start = q.offset().saturating_sub(1) as usize;
+            let jobs = (start..(start + 3).min(5))
+                .map(|i| job(&format!("s{i}")))
+                .collect();
+            Ok(FetchedPage::new(SubJobPage::new(5, jobs), 1, None))
+        })
+        .unwrap();
+        let ids: Vec<_> = listing.jobs.iter().map(|j| j.id.clone().unwrap()).collect();
+        assert_eq!(ids, ["s0", "s1", "s2", "s3", "s4"]);
+    }
+
+    #[test]
+    fn past_the_offset_maximum_is_an_error_not_a_loop() {
+        let query = SubJobQuery::for_job("j").unwrap();
+        let err = collect_pages(&query, server(50_000, 1000)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::OffsetLimit {
+                    offset: 11_000,
+                    total_count: 50_000
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn truncated_body_is_a_decode_error_with_excerpt() {
+        let err = interpret_response(
+            200,
+            Some("rid".into()),
+            None,
+            br#"{"total_count":3,"jobs":[{"id":"#,
+        )
+        .unwrap_err();
+        assert!(err.is_retryable());
+        let text = err.to_string();
+        assert!(
+            text.contains("request id rid") && text.contains("total_count"),
+            "{text}"
+        );
+    }
+}
