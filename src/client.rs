@@ -252,7 +252,7 @@ impl Client {
             kind: TransportKind::of(&source),
             method: "GET",
             url: format!("{}{path}", self.origin),
-            source,
+            source: Box::new(source),
         };
         let mut response = request.call().map_err(transport)?;
         let status = response.status().as_u16();

@@ -27,7 +27,7 @@ pub enum Error {
         url: String,
         /// The cause.
         #[source]
-        source: ureq::Error,
+        source: Box<ureq::Error>,
     },
     /// A success response whose body is not a sub-jobs page (for example truncated).
     #[error("undecodable response body (HTTP {status}, {} bytes, request id {}): {excerpt:?}", .length, RequestId(.request_id))]
@@ -412,7 +412,7 @@ mod tests {
             kind: TransportKind::of(&source),
             method: "GET",
             url: "http://127.0.0.1:1/v2/p/workspace-sub-jobs".into(),
-            source,
+            source: Box::new(source),
         };
         assert_eq!(
             err.to_string(),

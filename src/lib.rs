@@ -38,10 +38,14 @@ mod client;
 mod credentials;
 mod error;
 mod model;
+mod outcome;
 mod query;
+mod schedule;
 mod sign;
 mod source;
 mod time;
+mod track;
+mod waiter;
 
 pub use client::{
     region_endpoint, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
@@ -52,10 +56,14 @@ pub use credentials::{
 };
 pub use error::{ApiError, Error, TransportKind};
 pub use model::{JobEntities, SubJob, SubJobPage, SubJobStatus};
+pub use outcome::{
+    Counts, DesktopFailure, JobOutcome, Observer, Progress, SubtaskState, TrackedSubtask,
+};
 pub use query::{
     canonical_query, parse_query, percent_decode, percent_encode, SubJobQuery, SubJobQueryBuilder,
     MAX_LIMIT, MAX_OFFSET,
 };
+pub use schedule::BackoffPolicy;
 pub use sign::{
     canonical_request, format_sdk_date, parse_sdk_date, sign, verify, SignableRequest, Signature,
     VerifyError, ALGORITHM, EMPTY_BODY_SHA256,
@@ -64,4 +72,8 @@ pub use source::{collect_pages, FetchedPage, Listing, SubJobSource};
 pub use time::{
     virtual_time, Cancellation, Clock, ManualClock, ManualSleeper, Sleeper, SystemClock,
     ThreadSleeper,
+};
+pub use waiter::{
+    WaitError, Waiter, WaiterBuilder, DEFAULT_MAX_PREDICTED_INTERVAL, DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WAIT, DEFAULT_POLL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY, DEFAULT_THROTTLE_RETRY,
 };

@@ -414,10 +414,7 @@ mod tests {
             query.canonical_string(),
             "desktop_pool_id=pool.2&job_id=job-1&job_type=createDesktops&limit=0&offset=2000&status=FAILED&status=RUNNING"
         );
-        assert_eq!(
-            query.with_offset(0).canonical_string().contains("offset"),
-            false
-        );
+        assert!(!query.with_offset(0).canonical_string().contains("offset"));
     }
 
     #[test]

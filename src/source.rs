@@ -90,10 +90,10 @@ pub struct Listing {
 ///
 /// The first error of `fetch`, or [`Error::OffsetLimit`] when the next page would need an
 /// offset past the service's documented maximum.
-pub fn collect_pages(
+pub fn collect_pages<E: From<Error>>(
     query: &SubJobQuery,
-    mut fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, Error>,
-) -> Result<Listing, Error> {
+    mut fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, E>,
+) -> Result<Listing, E> {
     let mut listing = Listing::default();
     let mut seen = HashSet::new();
     let mut offset = query.offset();
@@ -118,7 +118,8 @@ pub fn collect_pages(
             return Err(Error::OffsetLimit {
                 offset,
                 total_count: listing.total_count,
-            });
+            }
+            .into());
         }
     }
 }
@@ -195,7 +196,7 @@ mod tests {
     fn duplicates_across_shifting_pages_are_dropped() {
         let query = SubJobQuery::for_job("j").unwrap();
         // Every page repeats the last entry of the previous one.
-        let listing = collect_pages(&query, |q: &SubJobQuery| {
+        let listing = collect_pages(&query, |q: &SubJobQuery| -> Result<_, Error> {
             let start = q.offset().saturating_sub(1) as usize;
             let jobs = (start..(start + 3).min(5))
                 .map(|i| job(&format!("s{i}")))

@@ -1,0 +1,512 @@
+//! The waiter's memory of a job: every subtask's last state, progress observations for
+//! predicting the end, and the choice between full and filtered listings.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::model::{SubJob, SubJobStatus};
+use crate::outcome::{Counts, Progress, TrackedSubtask};
+
+/// The `status` filter of a cheap poll: unfinished subtasks, and failed ones so failures are
+/// reported as they happen. Finished successes are read once, by a full listing at the end.
+pub(crate) const CHEAP_FILTER: [SubJobStatus; 3] = [
+    SubJobStatus::Waiting,
+    SubJobStatus::Running,
+    SubJobStatus::Failed,
+];
+
+/// Which listing a poll reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listing {
+    /// Every subtask of the job.
+    Full,
+    /// Only [`CHEAP_FILTER`] statuses.
+    Unfinished,
+}
+
+/// What the tracker concluded from a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Some subtask is not finished, or too few are visible.
+    Pending,
+    /// The filtered listing shows nothing unfinished: confirm with a full listing.
+    Confirm,
+    /// A complete full listing shows every subtask finished.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Observation {
+    at: Instant,
+    process: u32,
+}
+
+#[derive(Debug)]
+struct Entry {
+    tracked: TrackedSubtask,
+    /// First and latest `process` seen while running, for the rate estimate.
+    first: Option<Observation>,
+    last: Option<Observation>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Tracker {
+    job_id: String,
+    expect: Option<usize>,
+    index: HashMap<String, usize>,
+    entries: Vec<Entry>,
+    warned_statuses: HashSet<String>,
+    saw_full_listing: bool,
+    /// Cleared when the service returned statuses outside a filter it was given.
+    filter_trusted: bool,
+    /// The most entries one page has held: the service's effective page size.
+    page_size: usize,
+    newly_succeeded: Vec<SubJob>,
+    newly_failed: Vec<SubJob>,
+}
+
+impl Tracker {
+    pub(crate) fn new(job_id: &str, expect: Option<usize>, requested_page_size: usize) -> Self {
+        Self {
+            job_id: job_id.to_owned(),
+            expect,
+            index: HashMap::new(),
+            entries: Vec::new(),
+            warned_statuses: HashSet::new(),
+            saw_full_listing: false,
+            filter_trusted: true,
+            page_size: requested_page_size.max(1),
+            newly_succeeded: Vec::new(),
+            newly_failed: Vec::new(),
+        }
+    }
+
+    /// Chooses the next listing: filtered only when it is known to be honoured and reads
+    /// fewer pages than the full one would.
+    pub(crate) fn next_listing(&self, use_filter: bool) -> Listing {
+        if !use_filter || !self.saw_full_listing || !self.filter_trusted {
+            return Listing::Full;
+        }
+        // A status the filter cannot name would drop out of filtered listings unseen.
+        let unknown = self.entries.iter().any(|e| {
+            !e.tracked.vanished && !matches!(e.tracked.sub_job.status, Some(ref s) if CHEAP_FILTER.contains(s) || *s == SubJobStatus::Success)
+        });
+        if unknown {
+            return Listing::Full;
+        }
+        let pages = |n: usize| n.div_ceil(self.page_size).max(1);
+        let filtered = self
+            .entries
+            .iter()
+            .filter(|e| {
+                !e.tracked.vanished && e.tracked.sub_job.status != Some(SubJobStatus::Success)
+            })
+            .count();
+        // The filtered listing costs one extra full listing at the end.
+        if pages(filtered) < pages(self.visible()) {
+            Listing::Unfinished
+        } else {
+            Listing::Full
+        }
+    }
+
+    fn visible(&self) -> usize {
+        self.entries.iter().filter(|e| !e.tracked.vanished).count()
+    }
+
+    /// Records the page size a listing of several pages revealed (a server may cap pages
+    /// below the `limit` asked for).
+    pub(crate) fn note_page_size(&mut self, largest_page: usize) {
+        self.page_size = largest_page.max(1);
+    }
+
+    /// Records a listing read at `at`. `complete` says the listing held every subtask the
+    /// service counted, so absences mean something.
+    pub(crate) fn apply(
+        &mut self,
+        listing: Listing,
+        jobs: Vec<SubJob>,
+        complete: bool,
+        at: Instant,
+    ) -> Verdict {
+        let mut listed = HashSet::with_capacity(jobs.len());
+        let mut unfinished = 0;
+        for (position, job) in jobs.into_iter().enumerate() {
+            if listing == Listing::Unfinished
+                && !job
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| CHEAP_FILTER.contains(s))
+                && self.filter_trusted
+            {
+                log::warn!(
+                    "job {}: the service ignored the status filter (listed a {} subtask); reading full listings from now on",
+                    self.job_id,
+                    job.status.as_ref().map_or("status-less", SubJobStatus::as_str)
+                );
+                self.filter_trusted = false;
+            }
+            if !job.is_terminal() {
+                unfinished += 1;
+            }
+            let key = job.id.clone().unwrap_or_else(|| format!("#{position}"));
+            listed.insert(key.clone());
+            self.record(key, job, at);
+        }
+        match listing {
+            Listing::Full => {
+                self.saw_full_listing = true;
+                if complete {
+                    self.mark_vanished(&listed);
+                }
+                let enough = self.visible() >= self.expect.unwrap_or(1).max(1);
+                if complete && enough && unfinished == 0 && self.all_settled() {
+                    Verdict::Done
+                } else {
+                    Verdict::Pending
+                }
+            }
+            Listing::Unfinished if unfinished == 0 => Verdict::Confirm,
+            Listing::Unfinished => Verdict::Pending,
+        }
+    }
+
+    /// Every visible subtask terminal (vanished ones cannot be waited for).
+    fn all_settled(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|e| e.tracked.vanished || e.tracked.sub_job.is_terminal())
+    }
+
+    fn record(&mut self, key: String, job: SubJob, at: Instant) {
+        if let Some(SubJobStatus::Unknown(text)) = &job.status {
+            if self.warned_statuses.insert(text.clone()) {
+                log::warn!(
+                    "job {}: subtask {key} has status {text:?}, unknown to this version; counting it as not finished",
+                    self.job_id
+                );
+            }
+        }
+        let observation = (job.status == Some(SubJobStatus::Running))
+            .then_some(())
+            .and(job.process)
+            .map(|process| Observation { at, process });
+        let index = match self.index.get(&key) {
+            Some(&index) => index,
+            None => {
+                log::info!(
+                    "job {}: subtask {key} ({}) is {}",
+                    self.job_id,
+                    job.desktop_name()
+                        .or(job.desktop_id())
+                        .unwrap_or("no desktop"),
+                    job.status
+                        .as_ref()
+                        .map_or("without status", SubJobStatus::as_str)
+                );
+                self.index.insert(key, self.entries.len());
+                self.entries.push(Entry {
+                    tracked: TrackedSubtask {
+                        sub_job: SubJob::default(),
+                        vanished: false,
+                    },
+                    first: None,
+                    last: None,
+                });
+                self.entries.len() - 1
+            }
+        };
+        let entry = &mut self.entries[index];
+        let before = entry.tracked.sub_job.status.clone();
+        if before.is_some() && before != job.status {
+            log::info!(
+                "job {}: subtask {} ({}) {} -> {}",
+                self.job_id,
+                job.id.as_deref().unwrap_or("?"),
+                job.desktop_name()
+                    .or(job.desktop_id())
+                    .unwrap_or("no desktop"),
+                before.as_ref().map_or("?", SubJobStatus::as_str),
+                job.status.as_ref().map_or("?", SubJobStatus::as_str)
+            );
+        }
+        if !before.as_ref().is_some_and(SubJobStatus::is_terminal) {
+            match job.status {
+                Some(SubJobStatus::Success) => self.newly_succeeded.push(job.clone()),
+                Some(SubJobStatus::Failed) => self.newly_failed.push(job.clone()),
+                _ => {}
+            }
+        }
+        if let Some(observation) = observation {
+            entry.first.get_or_insert(observation);
+            entry.last = Some(observation);
+        }
+        entry.tracked = TrackedSubtask {
+            sub_job: job,
+            vanished: false,
+        };
+    }
+
+    fn mark_vanished(&mut self, listed: &HashSet<String>) {
+        for (key, &index) in &self.index {
+            let entry = &mut self.entries[index];
+            if !listed.contains(key) && !entry.tracked.vanished {
+                log::info!(
+                    "job {}: subtask {key} is no longer listed; keeping its last state {}",
+                    self.job_id,
+                    entry
+                        .tracked
+                        .sub_job
+                        .status
+                        .as_ref()
+                        .map_or("(none)", SubJobStatus::as_str)
+                );
+                entry.tracked.vanished = true;
+            }
+        }
+    }
+
+    /// When the last unfinished subtask should finish, judging by how fast each one's
+    /// `process` has risen; `None` when any unfinished subtask gives no basis (waiting, no
+    /// `process`, or no progress seen yet).
+    ///
+    /// Each subtask's estimate is the earliest its progress allows: `process` is an integer,
+    /// so the rate may be up to one point faster than it looks. Erring early costs an extra
+    /// poll; erring late would cost detection lag.
+    pub(crate) fn predicted_end(&self) -> Option<Instant> {
+        let mut latest: Option<Instant> = None;
+        for entry in &self.entries {
+            if entry.tracked.vanished || entry.tracked.sub_job.is_terminal() {
+                continue;
+            }
+            let (first, last) = (entry.first?, entry.last?);
+            if entry.tracked.sub_job.status != Some(SubJobStatus::Running) {
+                return None;
+            }
+            let span = last.at.checked_duration_since(first.at)?.as_secs_f64();
+            let risen = f64::from(last.process.saturating_sub(first.process));
+            if span <= 0.0 || risen < 1.0 {
+                return None;
+            }
+            let fastest_rate = (risen + 1.0) / span;
+            let left = (100.0 - f64::from(last.process) - 1.0).max(0.0);
+            let end = last.at + Duration::from_secs_f64(left / fastest_rate);
+            latest = Some(latest.map_or(end, |l| l.max(end)));
+        }
+        latest
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        Counts::of(self.entries.iter().map(|e| &e.tracked))
+    }
+
+    pub(crate) fn has_failure(&self) -> bool {
+        self.counts().failed > 0
+    }
+
+    /// The progress of the poll just applied; clears the "newly" lists.
+    pub(crate) fn take_progress(
+        &mut self,
+        poll: u32,
+        elapsed: Duration,
+        requests: u32,
+    ) -> Progress {
+        let reporting: Vec<f64> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e.tracked.sub_job.status {
+                Some(SubJobStatus::Success) => Some(100.0),
+                _ => e.tracked.sub_job.process.map(f64::from),
+            })
+            .collect();
+        Progress {
+            poll,
+            elapsed,
+            requests,
+            counts: self.counts(),
+            newly_succeeded: std::mem::take(&mut self.newly_succeeded),
+            newly_failed: std::mem::take(&mut self.newly_failed),
+            mean_process: (!reporting.is_empty())
+                .then(|| reporting.iter().sum::<f64>() / reporting.len() as f64),
+        }
+    }
+
+    pub(crate) fn subtasks(&self) -> Vec<TrackedSubtask> {
+        self.entries.iter().map(|e| e.tracked.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{Clock, ManualClock};
+
+    fn job(id: &str, status: &str, process: Option<u32>) -> SubJob {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "status": status, "process": process,
+            "entities": { "desktop_id": format!("d-{id}"), "desktop_name": format!("desk-{id}") }
+        }))
+        .unwrap()
+    }
+
+    fn at(base: Instant, secs: u64) -> Instant {
+        base + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn empty_listing_is_never_done() {
+        let mut tracker = Tracker::new("j", None, 1000);
+        let t0 = ManualClock::at_2026().now();
+        assert_eq!(
+            tracker.apply(Listing::Full, vec![], true, t0),
+            Verdict::Pending
+        );
+    }
+
+    #[test]
+    fn done_needs_expected_count_and_all_terminal() {
+        let t0 = ManualClock::at_2026().now();
+        let mut tracker = Tracker::new("j", Some(3), 1000);
+        let two = vec![job("a", "SUCCESS", Some(100)), job("b", "FAILED", None)];
+        assert_eq!(
+            tracker.apply(Listing::Full, two.clone(), true, t0),
+            Verdict::Pending
+        );
+        let mut three = two;
+        three.push(job("c", "RUNNING", Some(50)));
+        assert_eq!(
+            tracker.apply(Listing::Full, three.clone(), true, t0),
+            Verdict::Pending
+        );
+        three[2] = job("c", "SUCCESS", Some(100));
+        // An incomplete listing (a page missing) cannot prove completion.
+        assert_eq!(
+            tracker.apply(Listing::Full, three.clone(), false, t0),
+            Verdict::Pending
+        );
+        assert_eq!(tracker.apply(Listing::Full, three, true, t0), Verdict::Done);
+        let progress = tracker.take_progress(1, Duration::ZERO, 1);
+        assert_eq!((progress.counts.succeeded, progress.counts.failed), (2, 1));
+        assert_eq!(progress.newly_failed.len(), 1);
+        assert_eq!(progress.newly_succeeded.len(), 2);
+    }
+
+    #[test]
+    fn unknown_status_is_pending_and_forces_full_listings() {
+        let t0 = ManualClock::at_2026().now();
+        let mut tracker = Tracker::new("j", None, 1);
+        let jobs = vec![job("a", "PAUSED", None), job("b", "SUCCESS", None)];
+        assert_eq!(
+            tracker.apply(Listing::Full, jobs, true, t0),
+            Verdict::Pending
+        );
+        assert_eq!(tracker.counts().running, 1);
+        assert_eq!(tracker.next_listing(true), Listing::Full);
+    }
+
+    #[test]
+    fn vanished_subtasks_keep_their_last_state() {
+        let t0 = ManualClock::at_2026().now();
+        let mut tracker = Tracker::new("j", None, 1000);
+        let jobs = vec![
+            job("a", "SUCCESS", None),
+            job("b", "RUNNING", Some(10)),
+            job("c", "RUNNING", None),
+        ];
+        tracker.apply(Listing::Full, jobs, true, t0);
+        // `a` was deleted after finishing; `b` finished and was deleted between polls.
+        let verdict = tracker.apply(
+            Listing::Full,
+            vec![job("c", "SUCCESS", None)],
+            true,
+            at(t0, 5),
+        );
+        assert_eq!(verdict, Verdict::Done);
+        let subtasks = tracker.subtasks();
+        assert!(subtasks[0].vanished && subtasks[0].sub_job.status == Some(SubJobStatus::Success));
+        assert!(subtasks[1].vanished && subtasks[1].sub_job.status == Some(SubJobStatus::Running));
+        let counts = tracker.counts();
+        assert_eq!(
+            (counts.succeeded, counts.failed, counts.pending()),
+            (2, 1, 0)
+        );
+    }
+
+    #[test]
+    fn filter_is_used_only_when_it_saves_pages() {
+        let t0 = ManualClock::at_2026().now();
+        let mut tracker = Tracker::new("j", None, 2);
+        assert_eq!(
+            tracker.next_listing(true),
+            Listing::Full,
+            "size unknown before a full listing"
+        );
+        let mut jobs: Vec<SubJob> = (0..5)
+            .map(|i| job(&format!("s{i}"), "SUCCESS", None))
+            .collect();
+        jobs.push(job("r", "RUNNING", Some(3)));
+        tracker.apply(Listing::Full, jobs, true, t0);
+        assert_eq!(tracker.next_listing(true), Listing::Unfinished);
+        assert_eq!(tracker.next_listing(false), Listing::Full);
+        // The filtered listing shows nothing unfinished: confirm with a full one.
+        assert_eq!(
+            tracker.apply(Listing::Unfinished, vec![], true, t0),
+            Verdict::Confirm
+        );
+    }
+
+    #[test]
+    fn an_ignored_filter_is_detected() {
+        let t0 = ManualClock::at_2026().now();
+        let mut tracker = Tracker::new("j", None, 1);
+        let jobs = vec![job("a", "SUCCESS", None), job("b", "RUNNING", None)];
+        tracker.apply(Listing::Full, jobs.clone(), true, t0);
+        assert_eq!(tracker.next_listing(true), Listing::Unfinished);
+        assert_eq!(
+            tracker.apply(Listing::Unfinished, jobs, true, t0),
+            Verdict::Pending
+        );
+        assert_eq!(tracker.next_listing(true), Listing::Full);
+    }
+
+    #[test]
+    fn predicted_end_uses_the_fastest_plausible_rate_of_the_slowest_subtask() {
+        let t0 = ManualClock::at_2026().now();
+        let mut tracker = Tracker::new("j", None, 1000);
+        tracker.apply(
+            Listing::Full,
+            vec![job("a", "RUNNING", Some(10)), job("b", "WAITING", None)],
+            true,
+            t0,
+        );
+        assert_eq!(
+            tracker.predicted_end(),
+            None,
+            "one observation gives no rate"
+        );
+        tracker.apply(
+            Listing::Full,
+            vec![job("a", "RUNNING", Some(19)), job("b", "RUNNING", Some(0))],
+            true,
+            at(t0, 10),
+        );
+        assert_eq!(tracker.predicted_end(), None, "b has no rate yet");
+        tracker.apply(
+            Listing::Full,
+            vec![job("a", "RUNNING", Some(28)), job("b", "RUNNING", Some(4))],
+            true,
+            at(t0, 20),
+        );
+        // a: 18 points in 20 s, at most 19/20 per second: 71 points left in 74.7 s.
+        // b: 4 points in 10 s, at most 0.5 per second: 95 points left in 190 s.
+        let end = tracker.predicted_end().unwrap();
+        assert_eq!(end, at(t0, 210));
+        tracker.apply(
+            Listing::Full,
+            vec![job("a", "SUCCESS", Some(100)), job("b", "FAILED", Some(40))],
+            true,
+            at(t0, 30),
+        );
+        assert_eq!(tracker.predicted_end(), None);
+    }
+}
