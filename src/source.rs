@@ -95,7 +95,6 @@ pub fn collect_pages<E: From<Error>>(
     mut fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, E>,
 ) -> Result<Listing, E> {
     let mut listing = Listing::default();
-    let mut seen = HashSet::new();
     let mut offset = query.offset();
     loop {
         let fetched = fetch(&query.with_offset(offset))?;
@@ -104,14 +103,10 @@ pub fn collect_pages<E: From<Error>>(
         listing.total_count = fetched.page.total_count;
         let received = fetched.page.jobs.len();
         listing.largest_page = listing.largest_page.max(received);
-        for job in fetched.page.jobs {
-            // Subtasks without an ID cannot be de-duplicated; keeping them loses nothing.
-            if job.id.as_ref().is_none_or(|id| seen.insert(id.clone())) {
-                listing.jobs.push(job);
-            }
-        }
+        listing.jobs.extend(fetched.page.jobs);
         offset += received as u64;
         if received == 0 || offset >= listing.total_count {
+            drop_duplicates(&mut listing.jobs);
             return Ok(listing);
         }
         if offset > MAX_OFFSET {
@@ -121,6 +116,21 @@ pub fn collect_pages<E: From<Error>>(
             }
             .into());
         }
+    }
+}
+
+/// Drops later copies of a subtask ID (pages shift when subtasks are added or deleted
+/// between requests). Subtasks without an ID cannot be de-duplicated; keeping them loses
+/// nothing. Borrows the IDs rather than copying them: this runs on every poll.
+fn drop_duplicates(jobs: &mut Vec<SubJob>) {
+    let mut seen = HashSet::with_capacity(jobs.len());
+    let keep: Vec<bool> = jobs
+        .iter()
+        .map(|job| job.id.as_deref().is_none_or(|id| seen.insert(id)))
+        .collect();
+    if keep.contains(&false) {
+        let mut keep = keep.into_iter();
+        jobs.retain(|_| keep.next().unwrap_or(true));
     }
 }
 

@@ -61,8 +61,9 @@ pub(crate) struct Tracker {
     filter_trusted: bool,
     /// The most entries one page has held: the service's effective page size.
     page_size: usize,
-    newly_succeeded: Vec<SubJob>,
-    newly_failed: Vec<SubJob>,
+    /// Entries that turned `SUCCESS` / `FAILED` since the last progress report.
+    newly_succeeded: Vec<usize>,
+    newly_failed: Vec<usize>,
 }
 
 impl Tracker {
@@ -129,15 +130,12 @@ impl Tracker {
         complete: bool,
         at: Instant,
     ) -> Verdict {
-        let mut listed = HashSet::with_capacity(jobs.len());
+        let mut listed = vec![false; self.entries.len()];
         let mut unfinished = 0;
         for (position, job) in jobs.into_iter().enumerate() {
             if listing == Listing::Unfinished
-                && !job
-                    .status
-                    .as_ref()
-                    .is_some_and(|s| CHEAP_FILTER.contains(s))
                 && self.filter_trusted
+                && !job.status.as_ref().is_some_and(|s| CHEAP_FILTER.contains(s))
             {
                 log::warn!(
                     "job {}: the service ignored the status filter (listed a {} subtask); reading full listings from now on",
@@ -149,9 +147,11 @@ impl Tracker {
             if !job.is_terminal() {
                 unfinished += 1;
             }
-            let key = job.id.clone().unwrap_or_else(|| format!("#{position}"));
-            listed.insert(key.clone());
-            self.record(key, job, at);
+            let index = self.record(position, job, at);
+            if index >= listed.len() {
+                listed.resize(index + 1, false);
+            }
+            listed[index] = true;
         }
         match listing {
             Listing::Full => {
@@ -178,66 +178,43 @@ impl Tracker {
             .all(|e| e.tracked.vanished || e.tracked.sub_job.is_terminal())
     }
 
-    fn record(&mut self, key: String, job: SubJob, at: Instant) {
+    /// Stores `job` (listed at `position`) and returns its entry's index.
+    fn record(&mut self, position: usize, job: SubJob, at: Instant) -> usize {
+        let index = match &job.id {
+            Some(id) => self.index.get(id.as_str()).copied(),
+            None => self.index.get(&format!("#{position}")).copied(),
+        };
+        let index = index.unwrap_or_else(|| self.add(position, &job));
         if let Some(SubJobStatus::Unknown(text)) = &job.status {
             if self.warned_statuses.insert(text.clone()) {
                 log::warn!(
-                    "job {}: subtask {key} has status {text:?}, unknown to this version; counting it as not finished",
-                    self.job_id
-                );
-            }
-        }
-        let observation = (job.status == Some(SubJobStatus::Running))
-            .then_some(())
-            .and(job.process)
-            .map(|process| Observation { at, process });
-        let index = match self.index.get(&key) {
-            Some(&index) => index,
-            None => {
-                log::info!(
-                    "job {}: subtask {key} ({}) is {}",
+                    "job {}: subtask {} has status {text:?}, unknown to this version; counting it as not finished",
                     self.job_id,
-                    job.desktop_name()
-                        .or(job.desktop_id())
-                        .unwrap_or("no desktop"),
-                    job.status
-                        .as_ref()
-                        .map_or("without status", SubJobStatus::as_str)
+                    job.id.as_deref().unwrap_or("?")
                 );
-                self.index.insert(key, self.entries.len());
-                self.entries.push(Entry {
-                    tracked: TrackedSubtask {
-                        sub_job: SubJob::default(),
-                        vanished: false,
-                    },
-                    first: None,
-                    last: None,
-                });
-                self.entries.len() - 1
             }
-        };
-        let entry = &mut self.entries[index];
-        let before = entry.tracked.sub_job.status.clone();
-        if before.is_some() && before != job.status {
-            log::info!(
-                "job {}: subtask {} ({}) {} -> {}",
-                self.job_id,
-                job.id.as_deref().unwrap_or("?"),
-                job.desktop_name()
-                    .or(job.desktop_id())
-                    .unwrap_or("no desktop"),
-                before.as_ref().map_or("?", SubJobStatus::as_str),
-                job.status.as_ref().map_or("?", SubJobStatus::as_str)
-            );
         }
-        if !before.as_ref().is_some_and(SubJobStatus::is_terminal) {
+        let entry = &mut self.entries[index];
+        let before = &entry.tracked.sub_job.status;
+        if before != &job.status {
+            if before.is_some() {
+                log::info!(
+                    "job {}: subtask {} ({}) {} -> {}",
+                    self.job_id,
+                    job.id.as_deref().unwrap_or("?"),
+                    job.desktop_name().or(job.desktop_id()).unwrap_or("no desktop"),
+                    before.as_ref().map_or("?", SubJobStatus::as_str),
+                    job.status.as_ref().map_or("?", SubJobStatus::as_str)
+                );
+            }
             match job.status {
-                Some(SubJobStatus::Success) => self.newly_succeeded.push(job.clone()),
-                Some(SubJobStatus::Failed) => self.newly_failed.push(job.clone()),
+                Some(SubJobStatus::Success) => self.newly_succeeded.push(index),
+                Some(SubJobStatus::Failed) => self.newly_failed.push(index),
                 _ => {}
             }
         }
-        if let Some(observation) = observation {
+        if let (Some(SubJobStatus::Running), Some(process)) = (&job.status, job.process) {
+            let observation = Observation { at, process };
             entry.first.get_or_insert(observation);
             entry.last = Some(observation);
         }
@@ -245,21 +222,37 @@ impl Tracker {
             sub_job: job,
             vanished: false,
         };
+        index
     }
 
-    fn mark_vanished(&mut self, listed: &HashSet<String>) {
-        for (key, &index) in &self.index {
-            let entry = &mut self.entries[index];
-            if !listed.contains(key) && !entry.tracked.vanished {
+    fn add(&mut self, position: usize, job: &SubJob) -> usize {
+        let key = job.id.clone().unwrap_or_else(|| format!("#{position}"));
+        log::info!(
+            "job {}: subtask {key} ({}) is {}",
+            self.job_id,
+            job.desktop_name().or(job.desktop_id()).unwrap_or("no desktop"),
+            job.status.as_ref().map_or("without status", SubJobStatus::as_str)
+        );
+        self.index.insert(key, self.entries.len());
+        self.entries.push(Entry {
+            tracked: TrackedSubtask {
+                sub_job: SubJob::default(),
+                vanished: false,
+            },
+            first: None,
+            last: None,
+        });
+        self.entries.len() - 1
+    }
+
+    fn mark_vanished(&mut self, listed: &[bool]) {
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            if !listed.get(index).copied().unwrap_or(false) && !entry.tracked.vanished {
                 log::info!(
-                    "job {}: subtask {key} is no longer listed; keeping its last state {}",
+                    "job {}: subtask {} is no longer listed; keeping its last state {}",
                     self.job_id,
-                    entry
-                        .tracked
-                        .sub_job
-                        .status
-                        .as_ref()
-                        .map_or("(none)", SubJobStatus::as_str)
+                    entry.tracked.id().unwrap_or("?"),
+                    entry.tracked.sub_job.status.as_ref().map_or("(none)", SubJobStatus::as_str)
                 );
                 entry.tracked.vanished = true;
             }
@@ -305,34 +298,44 @@ impl Tracker {
     }
 
     /// The progress of the poll just applied; clears the "newly" lists.
-    pub(crate) fn take_progress(
-        &mut self,
-        poll: u32,
-        elapsed: Duration,
-        requests: u32,
-    ) -> Progress {
-        let reporting: Vec<f64> = self
-            .entries
-            .iter()
-            .filter_map(|e| match e.tracked.sub_job.status {
-                Some(SubJobStatus::Success) => Some(100.0),
-                _ => e.tracked.sub_job.process.map(f64::from),
-            })
-            .collect();
+    pub(crate) fn take_progress(&mut self, poll: u32, elapsed: Duration, requests: u32) -> Progress {
+        let (mut sum, mut reporting) = (0.0, 0usize);
+        for entry in &self.entries {
+            let process = match entry.tracked.sub_job.status {
+                Some(SubJobStatus::Success) => Some(100),
+                _ => entry.tracked.sub_job.process,
+            };
+            if let Some(process) = process {
+                sum += f64::from(process);
+                reporting += 1;
+            }
+        }
+        let cloned = |indices: Vec<usize>| -> Vec<SubJob> {
+            indices
+                .into_iter()
+                .map(|i| self.entries[i].tracked.sub_job.clone())
+                .collect()
+        };
         Progress {
             poll,
             elapsed,
             requests,
             counts: self.counts(),
-            newly_succeeded: std::mem::take(&mut self.newly_succeeded),
-            newly_failed: std::mem::take(&mut self.newly_failed),
-            mean_process: (!reporting.is_empty())
-                .then(|| reporting.iter().sum::<f64>() / reporting.len() as f64),
+            newly_succeeded: cloned(std::mem::take(&mut self.newly_succeeded)),
+            newly_failed: cloned(std::mem::take(&mut self.newly_failed)),
+            mean_process: (reporting > 0).then(|| sum / reporting as f64),
         }
     }
 
-    pub(crate) fn subtasks(&self) -> Vec<TrackedSubtask> {
-        self.entries.iter().map(|e| e.tracked.clone()).collect()
+    /// Forgets the changes since the last progress report, for waits nobody observes.
+    pub(crate) fn skip_progress(&mut self) {
+        self.newly_succeeded.clear();
+        self.newly_failed.clear();
+    }
+
+    /// Every subtask's last state, in the order first seen.
+    pub(crate) fn into_subtasks(self) -> Vec<TrackedSubtask> {
+        self.entries.into_iter().map(|e| e.tracked).collect()
     }
 }
 
@@ -422,14 +425,14 @@ mod tests {
             at(t0, 5),
         );
         assert_eq!(verdict, Verdict::Done);
-        let subtasks = tracker.subtasks();
-        assert!(subtasks[0].vanished && subtasks[0].sub_job.status == Some(SubJobStatus::Success));
-        assert!(subtasks[1].vanished && subtasks[1].sub_job.status == Some(SubJobStatus::Running));
         let counts = tracker.counts();
         assert_eq!(
             (counts.succeeded, counts.failed, counts.pending()),
             (2, 1, 0)
         );
+        let subtasks = tracker.into_subtasks();
+        assert!(subtasks[0].vanished && subtasks[0].sub_job.status == Some(SubJobStatus::Success));
+        assert!(subtasks[1].vanished && subtasks[1].sub_job.status == Some(SubJobStatus::Running));
     }
 
     #[test]

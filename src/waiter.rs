@@ -170,7 +170,7 @@ impl<S: SubJobSource> Waiter<S> {
     /// [`WaitError::TimedOut`], [`WaitError::Request`] or [`WaitError::Cancelled`], each
     /// with the partial outcome; [`WaitError::InvalidInput`] for a malformed job ID.
     pub fn wait(&self, job_id: &str) -> Result<JobOutcome, WaitError> {
-        self.wait_observed(job_id, &mut ())
+        self.run(job_id, &mut (), false)
     }
 
     /// Like [`wait`](Self::wait), reporting progress to `observer`.
@@ -182,6 +182,17 @@ impl<S: SubJobSource> Waiter<S> {
         &self,
         job_id: &str,
         observer: &mut dyn Observer,
+    ) -> Result<JobOutcome, WaitError> {
+        self.run(job_id, observer, true)
+    }
+
+    /// The polling loop. `observed` is false when nobody reads progress, which spares
+    /// copying the subtasks that changed.
+    fn run(
+        &self,
+        job_id: &str,
+        observer: &mut dyn Observer,
+        observed: bool,
     ) -> Result<JobOutcome, WaitError> {
         let query = SubJobQuery::builder()
             .job_id(job_id)
@@ -195,16 +206,20 @@ impl<S: SubJobSource> Waiter<S> {
                 Err(stop) => return Err(run.stopped(stop)),
             };
             run.polls += 1;
-            let progress = run
-                .tracker
-                .take_progress(run.polls, run.elapsed(), run.requests);
             log::debug!(
                 "job {job_id}: poll {} found {:?} after {} requests",
                 run.polls,
-                progress.counts,
+                run.tracker.counts(),
                 run.requests
             );
-            observer.on_poll(&progress);
+            if observed {
+                let progress = run
+                    .tracker
+                    .take_progress(run.polls, run.elapsed(), run.requests);
+                observer.on_poll(&progress);
+            } else {
+                run.tracker.skip_progress();
+            }
             if verdict == Verdict::Done || (self.config.fail_fast && run.tracker.has_failure()) {
                 return Ok(run.outcome());
             }
@@ -381,25 +396,26 @@ impl<'c> Run<'c> {
         delay.clamp(MIN_PREDICTED, self.config.max_predicted_interval)
     }
 
-    fn outcome(&self) -> JobOutcome {
+    fn outcome(self) -> JobOutcome {
         JobOutcome {
-            job_id: self.job_id.clone(),
-            subtasks: self.tracker.subtasks(),
             elapsed: self.elapsed(),
+            job_id: self.job_id,
+            subtasks: self.tracker.into_subtasks(),
             polls: self.polls,
             requests: self.requests,
             bytes: self.bytes,
         }
     }
 
-    fn stopped(&self, stop: Stop) -> WaitError {
+    fn stopped(self, stop: Stop) -> WaitError {
+        let polls = self.polls;
         let partial = Box::new(self.outcome());
         match stop {
             Stop::Cancelled => WaitError::Cancelled { partial },
             Stop::Failed(error) => WaitError::Request { error, partial },
             Stop::Deadline(error) => WaitError::TimedOut {
                 elapsed: partial.elapsed,
-                polls: self.polls,
+                polls,
                 last_error: error,
                 partial,
             },

@@ -1,0 +1,148 @@
+//! Property tests: decoding never panics, pages round-trip, the canonical query ignores
+//! parameter order, and a signature covers every part it signs.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use proptest::prelude::*;
+use wks_waiter::{canonical_query, sign, AccessKey, Credentials, SignableRequest, SubJob, SubJobPage};
+
+fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        ".{0,12}".prop_map(serde_json::Value::from),
+        prop_oneof![Just("WAITING"), Just("RUNNING"), Just("SUCCESS"), Just("FAILED"), Just("FAIL")]
+            .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        let keys = prop_oneof![
+            Just("total_count".to_owned()),
+            Just("jobs".to_owned()),
+            Just("status".to_owned()),
+            Just("entities".to_owned()),
+            Just("process".to_owned()),
+            Just("end_time".to_owned()),
+            Just("id".to_owned()),
+            "[a-z_]{1,8}",
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(keys, inner, 0..6)
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+fn text() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(".{0,16}")
+}
+
+fn sub_job() -> impl Strategy<Value = SubJob> {
+    (
+        (text(), text(), text(), text(), text()),
+        (
+            prop::option::of(prop_oneof![
+                Just("WAITING".to_owned()),
+                Just("RUNNING".to_owned()),
+                Just("SUCCESS".to_owned()),
+                Just("FAILED".to_owned()),
+                "[A-Z]{1,10}"
+            ]),
+            prop::option::of(0u32..=100),
+            text(),
+            text(),
+        ),
+    )
+        .prop_map(|((id, job_id, desktop, user, host), (status, process, code, reason))| {
+            // Empty strings read back as absent, so generate only what round-trips.
+            let keep = |s: Option<String>| s.filter(|s| !s.is_empty());
+            serde_json::from_value(serde_json::json!({
+                "id": id, "job_id": job_id, "host": host, "status": status, "process": process,
+                "error_code": keep(code), "fail_reason": keep(reason),
+                "entities": { "desktop_id": desktop, "user_name": user },
+            }))
+            .unwrap()
+        })
+}
+
+fn key(sk: &str) -> AccessKey {
+    match Credentials::access_key("AK", sk).unwrap() {
+        Credentials::AccessKey(key) => key,
+        _ => unreachable!(),
+    }
+}
+
+proptest! {
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = serde_json::from_slice::<SubJobPage>(&bytes);
+    }
+
+    #[test]
+    fn decoding_arbitrary_json_never_panics(value in arbitrary_json()) {
+        let text = serde_json::to_vec(&value).unwrap();
+        let _ = serde_json::from_slice::<SubJobPage>(&text);
+        let _ = serde_json::from_value::<SubJobPage>(value);
+    }
+
+    #[test]
+    fn valid_pages_round_trip(total in any::<u64>(), jobs in prop::collection::vec(sub_job(), 0..8)) {
+        let page = SubJobPage::new(total, jobs);
+        let text = serde_json::to_string(&page).unwrap();
+        prop_assert_eq!(serde_json::from_str::<SubJobPage>(&text).unwrap(), page);
+    }
+
+    #[test]
+    fn canonical_query_is_independent_of_order(
+        pairs in prop::collection::vec(("[a-z_]{1,6}", ".{0,8}"), 0..8),
+        seed in any::<u64>(),
+    ) {
+        let mut shuffled = pairs.clone();
+        // A deterministic shuffle from the seed.
+        let mut state = seed;
+        for i in (1..shuffled.len()).rev() {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        let canonical = |p: &[(String, String)]| canonical_query(p.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        prop_assert_eq!(canonical(&pairs), canonical(&shuffled));
+    }
+
+    #[test]
+    fn signatures_change_when_any_signed_part_changes(
+        part in 0usize..7,
+        sk in "[A-Za-z0-9]{8,40}",
+        path in "/[a-z0-9/]{0,20}",
+        query in "[a-z]{1,5}=[a-z0-9]{0,5}",
+        header in "[ -~]{1,16}",
+        body in prop::collection::vec(any::<u8>(), 0..32),
+        secs in 0u64..4_000_000_000,
+    ) {
+        let headers = [("x-project-id", header.as_str())];
+        let base = SignableRequest { method: "GET", path: &path, query: &query, headers: &headers, body: &body };
+        let time = UNIX_EPOCH + Duration::from_secs(secs);
+        let original = sign(&base, &key(&sk), time).signature;
+        let changed_header = format!("{}x", header.trim());
+        let changed_headers = [("x-project-id", changed_header.as_str())];
+        let changed_path = format!("{path}/x");
+        let changed_query = format!("{query}&z=1");
+        let mut changed_body = body.clone();
+        changed_body.push(b'x');
+        let changed_sk = format!("{sk}x");
+        let mut request = base;
+        let mut signing_key = key(&sk);
+        let mut at = time;
+        match part {
+            0 => request.method = "POST",
+            1 => request.path = &changed_path,
+            2 => request.query = &changed_query,
+            3 => request.headers = &changed_headers,
+            4 => request.body = &changed_body,
+            5 => signing_key = key(&changed_sk),
+            _ => at = time + Duration::from_secs(1),
+        }
+        prop_assert_ne!(sign(&request, &signing_key, at).signature, original);
+    }
+}
