@@ -8,7 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wks_waiter::{
-    sign, Credentials, Error, FetchedPage, SignableRequest, SubJobPage, SubJobQuery, SubJobSource, Waiter,
+    sign, Credentials, Error, FetchedPage, SignableRequest, SubJobPage, SubJobQuery, SubJobSource,
+    Waiter,
 };
 
 /// A realistic page: every documented field filled, as a finished desktop job lists them.
@@ -64,7 +65,10 @@ impl Pages {
 impl SubJobSource for Pages {
     fn fetch_page(&self, query: &SubJobQuery, _: Option<Duration>) -> Result<FetchedPage, Error> {
         let index = query.offset() as usize / self.page_size;
-        let body = self.bodies.get(index).map_or(&b"{\"total_count\":0}"[..], Vec::as_slice);
+        let body = self
+            .bodies
+            .get(index)
+            .map_or(&b"{\"total_count\":0}"[..], Vec::as_slice);
         let page: SubJobPage = serde_json::from_slice(body).expect("bench pages are valid");
         assert!(page.total_count as usize == self.total);
         Ok(FetchedPage::new(page, body.len(), None))
@@ -82,9 +86,11 @@ fn decode(c: &mut Criterion) {
 }
 
 fn signing(c: &mut Criterion) {
-    let Credentials::AccessKey(key) =
-        Credentials::access_key("QTWAOYTTINDUT2QVKYUC", "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc").unwrap()
-    else {
+    let Credentials::AccessKey(key) = Credentials::access_key(
+        "QTWAOYTTINDUT2QVKYUC",
+        "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc",
+    )
+    .unwrap() else {
         unreachable!()
     };
     let query = SubJobQuery::builder()

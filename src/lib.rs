@@ -42,6 +42,8 @@ mod outcome;
 mod query;
 mod schedule;
 mod sign;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 mod source;
 mod time;
 mod track;

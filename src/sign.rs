@@ -178,22 +178,19 @@ pub enum VerifyError {
 
 /// Verifies a request signed with [`sign`], as the API gateway does: recomputes the
 /// signature over the headers named in `SignedHeaders` and checks `X-Sdk-Date` is within
-/// `max_skew` of `now`. `headers` are every header of the request; `lookup_secret` maps an
+/// `max_skew` of `now`. `request.headers` are every header received; `lookup_secret` maps an
 /// access key to its key pair.
 ///
 /// # Errors
 ///
 /// A [`VerifyError`] saying what is wrong.
 pub fn verify<'k>(
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
+    request: &SignableRequest<'_>,
     lookup_secret: impl Fn(&str) -> Option<&'k AccessKey>,
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<(), VerifyError> {
+    let headers = request.headers;
     let header = |name: &str| {
         headers
             .iter()
@@ -238,14 +235,7 @@ pub fn verify<'k>(
             header(name).ok_or_else(|| VerifyError::MissingSignedHeader(name.to_owned()))?;
         canonical_headers.push((name.to_owned(), value.trim().to_owned()));
     }
-    let request = SignableRequest {
-        method,
-        path,
-        query,
-        headers: &[],
-        body,
-    };
-    let to_sign = string_to_sign(&request, &canonical_headers, signed_names, sdk_date);
+    let to_sign = string_to_sign(request, &canonical_headers, signed_names, sdk_date);
     let expected = hmac_hex(key.secret_key.expose().as_bytes(), to_sign.as_bytes());
     if expected == signature {
         Ok(())
@@ -489,12 +479,15 @@ mod tests {
             ("Authorization", signed.authorization.as_str()),
         ];
         let check = |query: &str, headers: &[(&str, &str)], now: SystemTime| {
-            verify(
-                "GET",
-                "/v2/p1/workspace-sub-jobs",
+            let received = SignableRequest {
+                method: "GET",
+                path: "/v2/p1/workspace-sub-jobs",
                 query,
                 headers,
-                b"",
+                body: b"",
+            };
+            verify(
+                &received,
                 |ak| (ak == "AK").then_some(&key),
                 now,
                 Duration::from_secs(900),

@@ -35,6 +35,16 @@ pub(crate) enum Verdict {
     Done,
 }
 
+/// When a job should end, from its subtasks' progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Prediction {
+    /// The earliest the slowest subtask can finish.
+    pub(crate) end: Instant,
+    /// How long that subtask takes per point of `process`: its end is uncertain by about
+    /// this much, since `process` is an integer.
+    pub(crate) point: Duration,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Observation {
     at: Instant,
@@ -135,7 +145,10 @@ impl Tracker {
         for (position, job) in jobs.into_iter().enumerate() {
             if listing == Listing::Unfinished
                 && self.filter_trusted
-                && !job.status.as_ref().is_some_and(|s| CHEAP_FILTER.contains(s))
+                && !job
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| CHEAP_FILTER.contains(s))
             {
                 log::warn!(
                     "job {}: the service ignored the status filter (listed a {} subtask); reading full listings from now on",
@@ -202,7 +215,9 @@ impl Tracker {
                     "job {}: subtask {} ({}) {} -> {}",
                     self.job_id,
                     job.id.as_deref().unwrap_or("?"),
-                    job.desktop_name().or(job.desktop_id()).unwrap_or("no desktop"),
+                    job.desktop_name()
+                        .or(job.desktop_id())
+                        .unwrap_or("no desktop"),
                     before.as_ref().map_or("?", SubJobStatus::as_str),
                     job.status.as_ref().map_or("?", SubJobStatus::as_str)
                 );
@@ -230,8 +245,12 @@ impl Tracker {
         log::info!(
             "job {}: subtask {key} ({}) is {}",
             self.job_id,
-            job.desktop_name().or(job.desktop_id()).unwrap_or("no desktop"),
-            job.status.as_ref().map_or("without status", SubJobStatus::as_str)
+            job.desktop_name()
+                .or(job.desktop_id())
+                .unwrap_or("no desktop"),
+            job.status
+                .as_ref()
+                .map_or("without status", SubJobStatus::as_str)
         );
         self.index.insert(key, self.entries.len());
         self.entries.push(Entry {
@@ -252,7 +271,12 @@ impl Tracker {
                     "job {}: subtask {} is no longer listed; keeping its last state {}",
                     self.job_id,
                     entry.tracked.id().unwrap_or("?"),
-                    entry.tracked.sub_job.status.as_ref().map_or("(none)", SubJobStatus::as_str)
+                    entry
+                        .tracked
+                        .sub_job
+                        .status
+                        .as_ref()
+                        .map_or("(none)", SubJobStatus::as_str)
                 );
                 entry.tracked.vanished = true;
             }
@@ -266,8 +290,8 @@ impl Tracker {
     /// Each subtask's estimate is the earliest its progress allows: `process` is an integer,
     /// so the rate may be up to one point faster than it looks. Erring early costs an extra
     /// poll; erring late would cost detection lag.
-    pub(crate) fn predicted_end(&self) -> Option<Instant> {
-        let mut latest: Option<Instant> = None;
+    pub(crate) fn predicted_end(&self) -> Option<Prediction> {
+        let mut latest: Option<Prediction> = None;
         for entry in &self.entries {
             if entry.tracked.vanished || entry.tracked.sub_job.is_terminal() {
                 continue;
@@ -283,8 +307,13 @@ impl Tracker {
             }
             let fastest_rate = (risen + 1.0) / span;
             let left = (100.0 - f64::from(last.process) - 1.0).max(0.0);
-            let end = last.at + Duration::from_secs_f64(left / fastest_rate);
-            latest = Some(latest.map_or(end, |l| l.max(end)));
+            let prediction = Prediction {
+                end: last.at + Duration::from_secs_f64(left / fastest_rate),
+                point: Duration::from_secs_f64(span / risen),
+            };
+            if latest.is_none_or(|l| prediction.end > l.end) {
+                latest = Some(prediction);
+            }
         }
         latest
     }
@@ -298,7 +327,12 @@ impl Tracker {
     }
 
     /// The progress of the poll just applied; clears the "newly" lists.
-    pub(crate) fn take_progress(&mut self, poll: u32, elapsed: Duration, requests: u32) -> Progress {
+    pub(crate) fn take_progress(
+        &mut self,
+        poll: u32,
+        elapsed: Duration,
+        requests: u32,
+    ) -> Progress {
         let (mut sum, mut reporting) = (0.0, 0usize);
         for entry in &self.entries {
             let process = match entry.tracked.sub_job.status {
@@ -502,8 +536,9 @@ mod tests {
         );
         // a: 18 points in 20 s, at most 19/20 per second: 71 points left in 74.7 s.
         // b: 4 points in 10 s, at most 0.5 per second: 95 points left in 190 s.
-        let end = tracker.predicted_end().unwrap();
-        assert_eq!(end, at(t0, 210));
+        let prediction = tracker.predicted_end().unwrap();
+        assert_eq!(prediction.end, at(t0, 210));
+        assert_eq!(prediction.point, Duration::from_millis(2500));
         tracker.apply(
             Listing::Full,
             vec![job("a", "SUCCESS", Some(100)), job("b", "FAILED", Some(40))],

@@ -10,7 +10,7 @@ use crate::query::{SubJobQuery, MAX_LIMIT};
 use crate::schedule::{random_seed, BackoffPolicy, Schedule};
 use crate::source::{collect_pages, FetchedPage, SubJobSource};
 use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
-use crate::track::{Listing, Tracker, Verdict, CHEAP_FILTER};
+use crate::track::{Listing, Prediction, Tracker, Verdict, CHEAP_FILTER};
 
 /// Default deadline of a wait.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60 * 60);
@@ -39,8 +39,10 @@ const SETTLE: Duration = Duration::from_secs(1);
 const APPROACH: f64 = 0.6;
 /// The shortest sleep a prediction may ask for.
 const MIN_PREDICTED: Duration = Duration::from_secs(1);
-/// Polls after a predicted end that passed unfinished: 2 s, doubling, up to `max_interval`.
-const OVERDUE_FIRST: Duration = Duration::from_secs(2);
+/// The shortest sleep after a predicted end that passed unfinished.
+const MIN_OVERDUE: Duration = Duration::from_secs(2);
+/// Once well past a predicted end: 4 s, doubling, up to `max_interval`.
+const OVERDUE_FIRST: Duration = Duration::from_secs(4);
 /// A request is given at least this long even at the deadline, so the final poll can
 /// complete.
 const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -373,27 +375,38 @@ impl<'c> Run<'c> {
     /// The sleep before the next poll. With a prediction of the end from `process`, close
     /// in on it geometrically and poll just after it; without one, follow the backoff.
     fn next_delay(&mut self, now: Instant) -> Duration {
-        let predicted = self
-            .config
+        let config = self.config;
+        let prediction = config
             .predictive
             .then(|| self.tracker.predicted_end())
             .flatten();
-        let Some(end) = predicted else {
+        let Some(Prediction { end, point }) = prediction else {
             return self.poll_schedule.next_delay();
         };
         let left = end.saturating_duration_since(now);
         if left.is_zero() {
-            // Predicted to be over, but it is not: poll soon, then back off in case the
-            // last subtask has stalled.
+            // The earliest end has passed. Integer progress leaves the true end uncertain by
+            // about one point's time: poll a few times across that, then back off in case
+            // the last subtask has stalled.
+            let late = now.saturating_duration_since(end);
+            if late <= point * 2 {
+                return (point / 3).clamp(MIN_OVERDUE, config.poll.max_interval);
+            }
             return self.overdue_schedule.next_delay();
         }
         self.overdue_schedule.reset();
+        // A failure can come at any time; fail-fast callers want it within a normal poll.
+        let longest = if config.fail_fast {
+            config.poll.max_interval
+        } else {
+            config.max_predicted_interval
+        };
         let delay = if left <= NEAR_END {
             left + SETTLE
         } else {
             left.mul_f64(APPROACH)
         };
-        delay.clamp(MIN_PREDICTED, self.config.max_predicted_interval)
+        delay.clamp(MIN_PREDICTED, longest.max(MIN_PREDICTED))
     }
 
     fn outcome(self) -> JobOutcome {

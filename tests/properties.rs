@@ -4,7 +4,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use proptest::prelude::*;
-use wks_waiter::{canonical_query, sign, AccessKey, Credentials, SignableRequest, SubJob, SubJobPage};
+use wks_waiter::{
+    canonical_query, sign, AccessKey, Credentials, SignableRequest, SubJob, SubJobPage,
+};
 
 fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
@@ -13,8 +15,14 @@ fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
         any::<i64>().prop_map(serde_json::Value::from),
         any::<f64>().prop_map(serde_json::Value::from),
         ".{0,12}".prop_map(serde_json::Value::from),
-        prop_oneof![Just("WAITING"), Just("RUNNING"), Just("SUCCESS"), Just("FAILED"), Just("FAIL")]
-            .prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("WAITING"),
+            Just("RUNNING"),
+            Just("SUCCESS"),
+            Just("FAILED"),
+            Just("FAIL")
+        ]
+        .prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         let keys = prop_oneof![
@@ -55,16 +63,18 @@ fn sub_job() -> impl Strategy<Value = SubJob> {
             text(),
         ),
     )
-        .prop_map(|((id, job_id, desktop, user, host), (status, process, code, reason))| {
-            // Empty strings read back as absent, so generate only what round-trips.
-            let keep = |s: Option<String>| s.filter(|s| !s.is_empty());
-            serde_json::from_value(serde_json::json!({
-                "id": id, "job_id": job_id, "host": host, "status": status, "process": process,
-                "error_code": keep(code), "fail_reason": keep(reason),
-                "entities": { "desktop_id": desktop, "user_name": user },
-            }))
-            .unwrap()
-        })
+        .prop_map(
+            |((id, job_id, desktop, user, host), (status, process, code, reason))| {
+                // Empty strings read back as absent, so generate only what round-trips.
+                let keep = |s: Option<String>| s.filter(|s| !s.is_empty());
+                serde_json::from_value(serde_json::json!({
+                    "id": id, "job_id": job_id, "host": host, "status": status, "process": process,
+                    "error_code": keep(code), "fail_reason": keep(reason),
+                    "entities": { "desktop_id": desktop, "user_name": user },
+                }))
+                .unwrap()
+            },
+        )
 }
 
 fn key(sk: &str) -> AccessKey {

@@ -1,0 +1,200 @@
+//! What goes wrong, and on which request.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use super::SplitMix64;
+
+/// A misbehaviour of the service or the network, applied to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// HTTP 429 from the API gateway, `APIGW.0308`, with `Retry-After` (seconds) when set.
+    Throttle {
+        /// The `Retry-After` header, in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Any error status, with the documented error body.
+    Status {
+        /// HTTP status, e.g. 403.
+        status: u16,
+        /// `error_code`, e.g. `APIGW.0302`.
+        error_code: String,
+        /// `error_msg`.
+        error_msg: String,
+    },
+    /// HTTP 500 from the Workspace service.
+    ServerError,
+    /// HTTP 503: the service is unavailable.
+    Unavailable,
+    /// The right status and headers, but the JSON body cut in half (with a matching
+    /// `Content-Length`): the client receives a complete, undecodable response.
+    TruncatedBody,
+    /// The headers announce the full body, half of it is sent, and the connection is
+    /// closed: the client sees the transfer fail.
+    DropConnection,
+    /// The right response, delayed by this long.
+    Slow(Duration),
+}
+
+impl Fault {
+    /// A [`Fault::Status`].
+    pub fn status(status: u16, error_code: &str, error_msg: &str) -> Self {
+        Self::Status {
+            status,
+            error_code: error_code.to_owned(),
+            error_msg: error_msg.to_owned(),
+        }
+    }
+}
+
+/// Which requests fail, and how. Requests are counted from 0 in arrival order, every request
+/// to the simulator included.
+///
+/// ```
+/// use wks_waiter::simulator::{Fault, FaultPlan};
+///
+/// let plan = FaultPlan::new()
+///     .random(0.1, 42, vec![Fault::ServerError, Fault::TruncatedBody])
+///     .on_requests(0..3, Fault::Throttle { retry_after: Some(1) });
+/// assert_eq!(plan.fault_for(2), Some(Fault::Throttle { retry_after: Some(1) }));
+/// // Random faults are a pure function of (seed, index).
+/// assert_eq!(plan.fault_for(1000), plan.clone().fault_for(1000));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    /// Scheduled faults, in the order added; the last one covering an index wins.
+    scheduled: Vec<(Range<u64>, Fault)>,
+    random: Option<RandomFaults>,
+}
+
+#[derive(Debug, Clone)]
+struct RandomFaults {
+    rate: f64,
+    seed: u64,
+    choices: Vec<Fault>,
+}
+
+impl FaultPlan {
+    /// No faults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `fault` on request `index` (0-based).
+    pub fn on_request(self, index: u64, fault: Fault) -> Self {
+        self.on_requests(index..index.saturating_add(1), fault)
+    }
+
+    /// `fault` on every request whose index is in `range`. Where scheduled ranges overlap,
+    /// the one added last wins.
+    pub fn on_requests(mut self, range: Range<u64>, fault: Fault) -> Self {
+        self.scheduled.push((range, fault));
+        self
+    }
+
+    /// `fault` on every request (overridden by scheduled faults added after it).
+    pub fn always(self, fault: Fault) -> Self {
+        self.on_requests(0..u64::MAX, fault)
+    }
+
+    /// Each request not covered by a scheduled fault fails with probability `rate`, with a
+    /// fault chosen uniformly from `choices`. The draw is a pure function of `seed` and the
+    /// request index, so a run can be replayed. Replaces an earlier `random` call.
+    pub fn random(mut self, rate: f64, seed: u64, choices: Vec<Fault>) -> Self {
+        self.random = Some(RandomFaults {
+            rate,
+            seed,
+            choices,
+        });
+        self
+    }
+
+    /// The fault for request `index`, if any: scheduled faults first, then the random one.
+    pub fn fault_for(&self, index: u64) -> Option<Fault> {
+        if let Some((_, fault)) = self
+            .scheduled
+            .iter()
+            .rev()
+            .find(|(range, _)| range.contains(&index))
+        {
+            return Some(fault.clone());
+        }
+        let random = self.random.as_ref()?;
+        // Jumping straight to the index-th state of the stream keeps draws independent of
+        // how many requests came before: no shared mutable generator.
+        let mut rng = SplitMix64::new(
+            random
+                .seed
+                .wrapping_add(index.wrapping_mul(SplitMix64::GAMMA)),
+        );
+        // A NaN rate compares false: no faults.
+        let hit = rng.unit() < random.rate;
+        if random.choices.is_empty() || !hit {
+            return None;
+        }
+        let pick = rng.below(random.choices.len() as u64) as usize;
+        random.choices.get(pick).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_faults_apply_to_their_indices_last_added_winning() {
+        let plan = FaultPlan::new()
+            .always(Fault::Unavailable)
+            .on_requests(2..5, Fault::ServerError)
+            .on_request(3, Fault::TruncatedBody);
+        assert_eq!(plan.fault_for(0), Some(Fault::Unavailable));
+        assert_eq!(plan.fault_for(2), Some(Fault::ServerError));
+        assert_eq!(plan.fault_for(3), Some(Fault::TruncatedBody));
+        assert_eq!(plan.fault_for(5), Some(Fault::Unavailable));
+        assert_eq!(FaultPlan::new().fault_for(0), None);
+        let edge = FaultPlan::new().on_request(u64::MAX, Fault::ServerError);
+        assert_eq!(edge.fault_for(u64::MAX - 1), None);
+    }
+
+    #[test]
+    fn random_faults_are_deterministic_and_near_the_rate() {
+        let choices = vec![
+            Fault::ServerError,
+            Fault::DropConnection,
+            Fault::Slow(Duration::from_secs(1)),
+        ];
+        let plan = FaultPlan::new().random(0.2, 7, choices.clone());
+        let draws: Vec<_> = (0..10_000).map(|i| plan.fault_for(i)).collect();
+        let again: Vec<_> = (0..10_000).map(|i| plan.fault_for(i)).collect();
+        assert_eq!(draws, again);
+        let faulted = draws.iter().flatten().count();
+        assert!((1800..2200).contains(&faulted), "{faulted}");
+        for choice in &choices {
+            let n = draws.iter().flatten().filter(|f| *f == choice).count();
+            assert!((500..850).contains(&n), "{choice:?}: {n}");
+        }
+        let other_seed: Vec<_> = (0..100)
+            .map(|i| {
+                FaultPlan::new()
+                    .random(0.2, 8, choices.clone())
+                    .fault_for(i)
+            })
+            .collect();
+        assert_ne!(draws[..100], other_seed[..]);
+    }
+
+    #[test]
+    fn scheduled_faults_beat_random_and_degenerate_rates_do_nothing() {
+        let plan = FaultPlan::new()
+            .random(1.0, 1, vec![Fault::ServerError])
+            .on_request(4, Fault::Unavailable);
+        assert_eq!(plan.fault_for(3), Some(Fault::ServerError));
+        assert_eq!(plan.fault_for(4), Some(Fault::Unavailable));
+        for rate in [0.0, -1.0, f64::NAN] {
+            let plan = FaultPlan::new().random(rate, 1, vec![Fault::ServerError]);
+            assert!((0..1000).all(|i| plan.fault_for(i).is_none()), "{rate}");
+        }
+        let empty = FaultPlan::new().random(1.0, 1, Vec::new());
+        assert_eq!(empty.fault_for(0), None);
+    }
+}

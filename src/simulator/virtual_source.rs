@@ -1,0 +1,259 @@
+//! The simulated service in-process, in virtual time: no sockets, no real waiting.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::faults::FaultPlan;
+use super::scenario::Scenario;
+use super::service::{Delivery, Identity, Request, RequestRecord, Service};
+use crate::error::{Error, TransportKind};
+use crate::query::SubJobQuery;
+use crate::source::{interpret_response, FetchedPage, SubJobSource};
+use crate::time::{Clock, ManualClock};
+
+/// Stands in for the host in the URLs of transport errors: the reserved `.invalid` domain
+/// says plainly that no network was involved.
+const VIRTUAL_ORIGIN: &str = "http://simulator.invalid";
+
+/// The simulated service as a [`SubJobSource`], answering at `clock.elapsed()` of a
+/// [`ManualClock`]: a waiter polling it for a simulated hour finishes in milliseconds.
+///
+/// Requests go through the same handler as the HTTP [`Simulator`](super::Simulator)'s
+/// (authenticated with its token) and the same response interpretation as the
+/// [`Client`](crate::Client)'s, so statuses, error bodies, decode errors and the request log
+/// are the same. Transport faults are mapped as the client would see them:
+/// [`Fault::DropConnection`](super::Fault::DropConnection) is an
+/// [`Error::Transport`] of kind [`TransportKind::Reset`];
+/// [`Fault::Slow`](super::Fault::Slow) advances the clock by its delay, or by the request's
+/// timeout and fails with a timeout when the delay is longer.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use wks_waiter::simulator::{Scenario, VirtualSource};
+/// use wks_waiter::{ManualClock, SubJobQuery, SubJobSource};
+///
+/// let clock = Arc::new(ManualClock::at_2026());
+/// let source = VirtualSource::new(Scenario::desktops("job-1", 4), clock.clone());
+/// let query = SubJobQuery::for_job("job-1")?;
+/// assert!(source.fetch_page(&query, None)?.page.jobs.iter().all(|j| !j.is_terminal()));
+/// clock.advance(Duration::from_secs(3600));
+/// assert!(source.fetch_page(&query, None)?.page.jobs.iter().all(|j| j.is_terminal()));
+/// assert_eq!(source.requests().len(), 2);
+/// # Ok::<(), wks_waiter::Error>(())
+/// ```
+pub struct VirtualSource {
+    service: Service,
+    clock: Arc<ManualClock>,
+}
+
+impl VirtualSource {
+    /// Serves `scenario` at the virtual time of `clock` (its [`elapsed`](ManualClock::elapsed)).
+    pub fn new(scenario: Scenario, clock: Arc<ManualClock>) -> Self {
+        let wall_zero = clock
+            .system_time()
+            .checked_sub(clock.elapsed())
+            .unwrap_or(UNIX_EPOCH);
+        Self {
+            service: Service::new(scenario, FaultPlan::new(), Identity::simulated(), wall_zero),
+            clock,
+        }
+    }
+
+    /// What goes wrong, and on which request (counted from this source's first request).
+    ///
+    /// Defaults to nothing.
+    pub fn with_faults(mut self, plan: FaultPlan) -> Self {
+        self.service.faults = plan;
+        self
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.service.requests()
+    }
+}
+
+impl fmt::Debug for VirtualSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VirtualSource")
+            .field("elapsed", &self.clock.elapsed())
+            .field("requests", &self.service.requests().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SubJobSource for VirtualSource {
+    fn fetch_page(
+        &self,
+        query: &SubJobQuery,
+        timeout: Option<Duration>,
+    ) -> Result<FetchedPage, Error> {
+        let identity = self.service.identity();
+        let path = format!("/v2/{}/workspace-sub-jobs", identity.project_id);
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("X-Project-Id", identity.project_id.as_str()),
+            ("X-Auth-Token", identity.token.expose()),
+        ];
+        let reply = self.service.handle(
+            &Request {
+                method: "GET",
+                path: &path,
+                query: &query.canonical_string(),
+                headers: &headers,
+                body: b"",
+            },
+            self.clock.elapsed(),
+            self.clock.system_time(),
+        );
+        let transport = |kind, source| Error::Transport {
+            kind,
+            method: "GET",
+            url: format!("{VIRTUAL_ORIGIN}{path}"),
+            source: Box::new(source),
+        };
+        match reply.delivery {
+            Delivery::Whole => {}
+            Delivery::After(delay) => match timeout {
+                Some(limit) if delay > limit => {
+                    self.clock.advance(limit);
+                    return Err(transport(
+                        TransportKind::Timeout,
+                        ureq::Error::Timeout(ureq::Timeout::Global),
+                    ));
+                }
+                _ => self.clock.advance(delay),
+            },
+            Delivery::HalfThenDrop => {
+                return Err(transport(
+                    TransportKind::Reset,
+                    ureq::Error::Io(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the simulator dropped the connection mid-body",
+                    )),
+                ));
+            }
+        }
+        interpret_response(
+            reply.status,
+            reply.header("X-Request-Id").map(str::to_owned),
+            reply.header("Retry-After"),
+            &reply.body,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::{Fault, TimelineSpec};
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn source(scenario: Scenario) -> (VirtualSource, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::at_2026());
+        (VirtualSource::new(scenario, clock.clone()), clock)
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<VirtualSource>();
+    }
+
+    #[test]
+    fn answers_at_the_clock_s_virtual_time() {
+        let spec = TimelineSpec {
+            failures: 2,
+            visible_after: secs(10),
+            ..TimelineSpec::new(6)
+        };
+        let (source, clock) = source(Scenario::generate("job-1", &spec));
+        let query = SubJobQuery::for_job("job-1").unwrap();
+        let early = source.fetch_page(&query, None).unwrap();
+        assert_eq!((early.page.total_count, early.page.jobs.len()), (0, 0));
+        clock.advance(secs(200));
+        let done = source.fetch_page(&query, None).unwrap();
+        assert_eq!(done.page.jobs.len(), 6);
+        assert_eq!(
+            done.request_id.as_deref(),
+            Some("sim-00000000000000000000000000000001")
+        );
+        let failed = done
+            .page
+            .jobs
+            .iter()
+            .filter(|j| j.error_code.is_some())
+            .count();
+        assert_eq!(failed, 2);
+        // The wall times are those of the clock: it started at 2026-01-01T00:00:00Z.
+        assert!(done.page.jobs[0]
+            .end_time
+            .as_deref()
+            .unwrap()
+            .starts_with("2026-01-01 00:0"));
+        let log = source.requests();
+        assert_eq!((log[0].at, log[1].at), (secs(0), secs(200)));
+        assert_eq!(log[1].jobs_returned, 6);
+    }
+
+    #[test]
+    fn faults_become_the_errors_the_client_would_see() {
+        let (source, clock) = source(Scenario::desktops("job-1", 3));
+        let source = source.with_faults(
+            FaultPlan::new()
+                .on_request(0, Fault::DropConnection)
+                .on_request(1, Fault::TruncatedBody)
+                .on_request(
+                    2,
+                    Fault::Throttle {
+                        retry_after: Some(9),
+                    },
+                )
+                .on_request(3, Fault::Slow(secs(40)))
+                .on_request(4, Fault::Slow(secs(5))),
+        );
+        let query = SubJobQuery::for_job("job-1").unwrap();
+        let timeout = Some(secs(30));
+
+        let dropped = source.fetch_page(&query, timeout).unwrap_err();
+        assert!(
+            matches!(
+                dropped,
+                Error::Transport {
+                    kind: TransportKind::Reset,
+                    ..
+                }
+            ),
+            "{dropped:?}"
+        );
+        assert!(dropped.is_retryable());
+
+        let truncated = source.fetch_page(&query, timeout).unwrap_err();
+        assert!(matches!(truncated, Error::Decode { .. }), "{truncated:?}");
+        assert!(truncated.is_retryable());
+
+        let throttled = source.fetch_page(&query, timeout).unwrap_err();
+        assert_eq!(throttled.retry_after(), Some(secs(9)));
+        assert_eq!(
+            throttled.api().unwrap().error_code.as_deref(),
+            Some("APIGW.0308")
+        );
+
+        let slow = source.fetch_page(&query, timeout).unwrap_err();
+        assert!(slow.is_timeout(), "{slow:?}");
+        assert_eq!(clock.elapsed(), secs(30));
+
+        let page = source.fetch_page(&query, timeout).unwrap();
+        assert_eq!(page.page.jobs.len(), 3);
+        assert_eq!(clock.elapsed(), secs(35));
+
+        let statuses: Vec<_> = source.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 200, 429, 200, 200]);
+    }
+}
