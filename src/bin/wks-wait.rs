@@ -1,0 +1,130 @@
+//! `wks-wait`: block until every subtask of a Huawei Cloud Workspace job has finished.
+//!
+//! ```text
+//! wks-wait --job-id <ID> [--project-id <ID>] [--region <REGION> | --endpoint <URL>]
+//!          [--timeout <DURATION>] [--initial-interval <DURATION>] [--max-interval <DURATION>]
+//!          [--expect <N>] [--fail-fast] [--output text|json] [--quiet]
+//! wks-wait demo [--desktops <N>] [--fail <N>] [--duration <DURATION>] [--output text|json]
+//! ```
+//!
+//! Credentials come from the environment only (`HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK`,
+//! `HUAWEICLOUD_SDK_SECURITY_TOKEN`), as the official SDKs read them. Exit codes: 0 all
+//! succeeded, 1 some failed, 2 bad usage or configuration, 3 timed out, 4 API or transport
+//! error, 130 interrupted. See `wks-wait --help`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+// A crate root's modules resolve beside it, so the binary's own directory is named.
+#[path = "wks-wait/args.rs"]
+mod args;
+#[path = "wks-wait/demo.rs"]
+mod demo;
+#[path = "wks-wait/duration.rs"]
+mod duration;
+#[path = "wks-wait/progress.rs"]
+mod progress;
+#[path = "wks-wait/report.rs"]
+mod report;
+#[path = "wks-wait/run.rs"]
+mod run;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use wks_waiter::{Client, Credentials, ENV_REGION};
+
+use crate::args::{Cli, Command, OutputFormat, WaitArgs};
+use crate::progress::{BarSlot, LogSink, Mode};
+use crate::run::{wait_and_report, Job, Output, SetupError};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version exit 0, usage errors 2.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    let (format, quiet) = match &cli.command {
+        Some(Command::Demo(demo)) => (demo.output, false),
+        None => (cli.wait.output, cli.wait.quiet),
+    };
+    let json = format == OutputFormat::Json;
+    let progress = Mode::choose(json, quiet, std::io::stderr().is_terminal());
+    let output = Output {
+        json,
+        quiet,
+        progress,
+        bar_slot: BarSlot::default(),
+    };
+    init_logging(&output);
+    let code = match cli.command {
+        Some(Command::Demo(args)) => {
+            // The simulator serves until dropped, at the end of this arm.
+            let (job, _simulator) = match demo::prepare(&args) {
+                Ok((job, simulator)) => (Ok(job), Some(simulator)),
+                Err(error) => (Err(error), None),
+            };
+            wait_and_report(demo::DEMO_JOB_ID, job, &output)
+        }
+        None => {
+            let job_id = cli.wait.job_id.clone().unwrap_or_default();
+            wait_and_report(&job_id, real_job(cli.wait), &output)
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// `RUST_LOG` sets the level; warnings only by default. Lines go to stderr, around the
+/// progress bar when one is drawn.
+fn init_logging(output: &Output) {
+    // The waiter logs each retry as a warning; a progress display reports retries itself.
+    let default = if output.progress.reports_retries() {
+        "warn,wks_waiter::waiter=error"
+    } else {
+        "warn"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        // ureq-proto's trace records hex-dump raw requests, credentials included; nothing
+        // the user asks for in RUST_LOG may turn them on. (ureq's own records redact.)
+        .filter_module("ureq_proto", log::LevelFilter::Off)
+        .target(env_logger::Target::Pipe(Box::new(LogSink(
+            output.bar_slot.clone(),
+        ))))
+        .init();
+}
+
+/// Configures the wait on a real job from the flags and the environment.
+fn real_job(args: WaitArgs) -> Result<Job, SetupError> {
+    let poll = args.poll_policy()?;
+    let credentials = Credentials::from_env()?;
+    let mut builder = Client::builder().credentials(credentials);
+    let region = args.region.clone().or_else(|| env(ENV_REGION));
+    builder = match (&args.endpoint, region) {
+        (Some(endpoint), _) => builder.endpoint(endpoint),
+        (None, Some(region)) => builder.region(region),
+        (None, None) => {
+            return Err(
+                format!("no region: pass --region or --endpoint, or set {ENV_REGION}").into(),
+            )
+        }
+    };
+    builder = match &args.project_id {
+        Some(project_id) => builder.project_id(project_id),
+        None => builder.project_id_from_env()?,
+    };
+    Ok(Job {
+        client: builder.build()?,
+        max_wait: args.timeout,
+        poll,
+        expect: args.expect.map(|n| n as usize),
+        fail_fast: args.fail_fast,
+    })
+}
+
+/// An environment variable, unless unset or blank.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

@@ -1,0 +1,97 @@
+//! `wks-wait demo`: a simulated job on a local fake of the API, waited on like a real one.
+
+use std::time::Duration;
+
+use wks_waiter::simulator::{Scenario, Simulator, TimelineSpec};
+use wks_waiter::{BackoffPolicy, Client, Credentials};
+
+use crate::args::DemoArgs;
+use crate::run::{Job, SetupError};
+
+/// The simulated job.
+pub const DEMO_JOB_ID: &str = "demo-0e2dae94-23ff-449a-bb9c-1b808cf2106d";
+
+/// Polls of a job that lasts seconds: 1 s, doubling, capped at 3 s, ±10 %.
+const DEMO_POLL: BackoffPolicy =
+    BackoffPolicy::new(Duration::from_secs(1), 2.0, Duration::from_secs(3), 0.1);
+
+/// Desktops appear after 1/20 of the duration, start within 3/20 of it, and finish
+/// between half of it and all of it: about 1 s, 3 s and 10–20 s for the default 20 s.
+pub fn timeline(args: &DemoArgs) -> TimelineSpec {
+    let mut spec = TimelineSpec::new(args.desktops as usize);
+    spec.failures = args.fail as usize;
+    spec.visible_after = args.duration / 20;
+    spec.start_within = args.duration * 3 / 20;
+    spec.finish_between = (args.duration / 2, args.duration);
+    spec
+}
+
+/// Starts the simulator and configures the wait on its job, as a real one would be
+/// configured from the environment. The simulator serves until dropped.
+///
+/// # Errors
+///
+/// `--fail` above `--desktops`, or the simulator failing to start.
+pub fn prepare(args: &DemoArgs) -> Result<(Job, Simulator), SetupError> {
+    if args.fail > args.desktops {
+        return Err(format!(
+            "--fail {} is more than --desktops {}",
+            args.fail, args.desktops
+        )
+        .into());
+    }
+    let simulator = Simulator::start(Scenario::generate(DEMO_JOB_ID, &timeline(args)))
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let client = Client::builder()
+        .endpoint(simulator.url())
+        .project_id(simulator.project_id())
+        .credentials(Credentials::access_key(
+            simulator.access_key(),
+            simulator.secret_key(),
+        )?)
+        // The simulator is on loopback, where no proxy could reach it.
+        .proxy_from_env(false)
+        .build()?;
+    let job = Job {
+        client,
+        // Generous, but bounded should the simulator misbehave.
+        max_wait: args.duration * 3 + Duration::from_secs(30),
+        poll: DEMO_POLL,
+        expect: Some(args.desktops as usize),
+        fail_fast: false,
+    };
+    Ok((job, simulator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::OutputFormat;
+
+    fn args(desktops: u32, fail: u32, secs: u64) -> DemoArgs {
+        DemoArgs {
+            desktops,
+            fail,
+            duration: Duration::from_secs(secs),
+            output: OutputFormat::Json,
+        }
+    }
+
+    #[test]
+    fn the_default_timeline_lasts_about_20_seconds() {
+        let spec = timeline(&args(50, 3, 20));
+        assert_eq!((spec.desktops, spec.failures), (50, 3));
+        assert_eq!(spec.visible_after, Duration::from_secs(1));
+        assert_eq!(spec.start_within, Duration::from_secs(3));
+        assert_eq!(
+            spec.finish_between,
+            (Duration::from_secs(10), Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn more_failures_than_desktops_is_refused_before_starting() {
+        let err = prepare(&args(5, 6, 3)).unwrap_err().to_string();
+        assert_eq!(err, "--fail 6 is more than --desktops 5");
+    }
+}

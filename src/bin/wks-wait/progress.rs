@@ -1,0 +1,263 @@
+//! Progress on stderr while waiting: a live bar on a terminal, one line per poll otherwise.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+use wks_waiter::{Clock, Counts, Observer, Progress, SystemClock};
+
+use crate::duration::format_duration;
+use crate::report::{chain, plural};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing (`--quiet`, or JSON output to a non-terminal stderr).
+    Silent,
+    /// One line per poll and per retry, for logs.
+    Lines,
+    /// A live progress bar, for people.
+    Bar,
+}
+
+impl Mode {
+    /// The mode for the flags and where stderr goes.
+    ///
+    /// With `--output json` a script is reading; its stderr gets progress only when a
+    /// person is watching it.
+    pub fn choose(json: bool, quiet: bool, stderr_is_terminal: bool) -> Self {
+        match (quiet, stderr_is_terminal, json) {
+            (true, _, _) => Self::Silent,
+            (false, true, _) => Self::Bar,
+            (false, false, false) => Self::Lines,
+            (false, false, true) => Self::Silent,
+        }
+    }
+
+    /// Whether this display reports retries itself (so the waiter's own retry warning
+    /// would repeat it).
+    pub fn reports_retries(self) -> bool {
+        self != Self::Silent
+    }
+}
+
+/// The progress bar being drawn, if any, shared with the log writer so log lines do not
+/// tear through it.
+#[derive(Debug, Clone, Default)]
+pub struct BarSlot(Arc<Mutex<Option<ProgressBar>>>);
+
+impl BarSlot {
+    fn set(&self, bar: Option<ProgressBar>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = bar;
+    }
+
+    fn get(&self) -> Option<ProgressBar> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Stderr for the logger: while a bar is drawn, it is lifted for each log line.
+#[derive(Debug)]
+pub struct LogSink(pub BarSlot);
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0.get() {
+            Some(bar) => bar.suspend(|| io::stderr().write_all(buf))?,
+            None => io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+/// When the next poll is due, read by the bar's countdown.
+type NextPoll = Arc<Mutex<Option<Instant>>>;
+
+/// Shows the waiter's progress; an [`Observer`].
+#[derive(Debug)]
+pub struct Display {
+    mode: Mode,
+    slot: BarSlot,
+    bar: Option<ProgressBar>,
+    next_poll: NextPoll,
+    start: Instant,
+    /// The line of the last poll, printed once the next delay is known.
+    pending_line: Option<String>,
+}
+
+impl Display {
+    /// Starts showing progress in `mode`; a bar is registered in `slot`.
+    pub fn start(mode: Mode, slot: BarSlot) -> Self {
+        let next_poll = NextPoll::default();
+        let bar = (mode == Mode::Bar).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(bar_style(next_poll.clone()));
+            bar.set_message("listing subtasks");
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        slot.set(bar.clone());
+        Self {
+            mode,
+            slot,
+            bar,
+            next_poll,
+            start: SystemClock.now(),
+            pending_line: None,
+        }
+    }
+
+    /// Clears the bar and prints any line still held back.
+    pub fn finish(&mut self) {
+        self.flush_line(None);
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.slot.set(None);
+    }
+
+    fn set_next_poll(&self, delay: Option<Duration>) {
+        *self
+            .next_poll
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = delay.map(|d| SystemClock.now() + d);
+    }
+
+    fn flush_line(&mut self, next: Option<Duration>) {
+        if let Some(mut line) = self.pending_line.take() {
+            if let Some(delay) = next {
+                let _ = write!(line, "; next poll in {}", format_duration(delay));
+            }
+            eprintln!("{line}");
+        }
+    }
+
+    fn stamp(&self, elapsed: Duration) -> String {
+        format!("wks-wait: [{}]", format_duration(elapsed))
+    }
+}
+
+fn bar_style(next_poll: NextPoll) -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner:.cyan} {elapsed:>4} [{bar:30.cyan/blue}] {pos}/{len} finished · {msg}{next}",
+    )
+    // The template is a constant; it parses.
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+    .with_key(
+        "next",
+        move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let due = *next_poll.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = match due.map(|at| at.saturating_duration_since(SystemClock.now())) {
+                None => Ok(()),
+                Some(left) if left.is_zero() => write!(out, " · polling"),
+                Some(left) => write!(
+                    out,
+                    " · next poll in {}s",
+                    left.as_secs() + u64::from(left.subsec_nanos() > 0)
+                ),
+            };
+        },
+    )
+}
+
+/// `3 succeeded, 1 failed, 10 running, 36 waiting`.
+fn describe(counts: &Counts) -> String {
+    format!(
+        "{} succeeded, {} failed, {} running, {} waiting",
+        counts.succeeded, counts.failed, counts.running, counts.waiting
+    )
+}
+
+impl Observer for Display {
+    fn on_poll(&mut self, progress: &Progress) {
+        let counts = &progress.counts;
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Lines => {
+                self.flush_line(None);
+                let found = match counts.total {
+                    0 => "no subtasks listed yet".to_owned(),
+                    total => format!("{} of {total}", describe(counts)),
+                };
+                self.pending_line = Some(format!(
+                    "{} poll {}: {found} ({} so far)",
+                    self.stamp(progress.elapsed),
+                    progress.poll,
+                    plural(progress.requests, "request"),
+                ));
+            }
+            Mode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_length(counts.total as u64);
+                    bar.set_position((counts.succeeded + counts.failed) as u64);
+                    bar.set_message(describe(counts));
+                    for failed in &progress.newly_failed {
+                        bar.println(format!(
+                            "failed: {} ({}): {} {}",
+                            failed.desktop_name().unwrap_or("-"),
+                            failed.desktop_id().unwrap_or("-"),
+                            failed.error_code.as_deref().unwrap_or("-"),
+                            failed.fail_reason.as_deref().unwrap_or("-"),
+                        ));
+                    }
+                }
+                self.set_next_poll(None);
+            }
+        }
+    }
+
+    fn on_sleep(&mut self, delay: Duration) {
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Lines => self.flush_line(Some(delay)),
+            Mode::Bar => self.set_next_poll(Some(delay)),
+        }
+    }
+
+    fn on_retry(&mut self, error: &wks_waiter::Error, delay: Duration) {
+        let line = format!(
+            "{} retry in {} after: {}",
+            self.stamp(SystemClock.now().saturating_duration_since(self.start)),
+            format_duration(delay),
+            chain(error)
+        );
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Lines => {
+                self.flush_line(None);
+                eprintln!("{line}");
+            }
+            Mode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.println(line);
+                }
+                self.set_next_poll(Some(delay));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_follows_flags_and_terminal() {
+        assert_eq!(Mode::choose(false, false, true), Mode::Bar);
+        assert_eq!(Mode::choose(false, false, false), Mode::Lines);
+        assert_eq!(Mode::choose(true, false, true), Mode::Bar);
+        assert_eq!(Mode::choose(true, false, false), Mode::Silent);
+        assert_eq!(Mode::choose(false, true, true), Mode::Silent);
+        assert_eq!(Mode::choose(false, true, false), Mode::Silent);
+    }
+}
