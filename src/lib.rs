@@ -70,7 +70,7 @@ pub use sign::{
     canonical_request, format_sdk_date, parse_sdk_date, sign, verify, SignableRequest, Signature,
     VerifyError, ALGORITHM, EMPTY_BODY_SHA256,
 };
-pub use source::{collect_pages, FetchedPage, Listing, SubJobSource};
+pub use source::{collect_pages, for_each_page, FetchedPage, Listing, PagingStats, SubJobSource};
 pub use time::{
     virtual_time, Cancellation, Clock, ManualClock, ManualSleeper, Sleeper, SystemClock,
     ThreadSleeper,

@@ -82,41 +82,79 @@ pub struct Listing {
     pub largest_page: usize,
 }
 
-/// Fetches every page of `query` through `fetch`: advances `offset` by what each page held
-/// until `total_count` is reached or a page comes back empty, de-duplicating by subtask ID,
-/// so a server capping pages below `limit` still yields everything.
+/// What reading every page of a query cost and found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PagingStats {
+    /// The `total_count` of the last page received.
+    pub total_count: u64,
+    /// Pages fetched.
+    pub pages: u32,
+    /// Response bytes received.
+    pub bytes: u64,
+    /// The most entries one page held: the server's effective page size.
+    pub largest_page: usize,
+}
+
+/// Fetches every page of `query` through `fetch`, handing each page's subtasks to `visit`
+/// with the offset they start at: advances `offset` by what each page held until
+/// `total_count` is reached or a page comes back empty, so a server capping pages below
+/// `limit` still yields everything. Pages may repeat a subtask when the listing shifts
+/// between requests; `visit` sees each page as received.
 ///
 /// # Errors
 ///
 /// The first error of `fetch`, or [`Error::OffsetLimit`] when the next page would need an
 /// offset past the service's documented maximum.
-pub fn collect_pages<E: From<Error>>(
+pub fn for_each_page<E: From<Error>>(
     query: &SubJobQuery,
     mut fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, E>,
-) -> Result<Listing, E> {
-    let mut listing = Listing::default();
+    mut visit: impl FnMut(u64, Vec<SubJob>),
+) -> Result<PagingStats, E> {
+    let mut stats = PagingStats::default();
     let mut offset = query.offset();
     loop {
         let fetched = fetch(&query.with_offset(offset))?;
-        listing.pages += 1;
-        listing.bytes += fetched.bytes as u64;
-        listing.total_count = fetched.page.total_count;
+        stats.pages += 1;
+        stats.bytes += fetched.bytes as u64;
+        stats.total_count = fetched.page.total_count;
         let received = fetched.page.jobs.len();
-        listing.largest_page = listing.largest_page.max(received);
-        listing.jobs.extend(fetched.page.jobs);
+        stats.largest_page = stats.largest_page.max(received);
+        visit(offset, fetched.page.jobs);
         offset += received as u64;
-        if received == 0 || offset >= listing.total_count {
-            drop_duplicates(&mut listing.jobs);
-            return Ok(listing);
+        if received == 0 || offset >= stats.total_count {
+            return Ok(stats);
         }
         if offset > MAX_OFFSET {
             return Err(Error::OffsetLimit {
                 offset,
-                total_count: listing.total_count,
+                total_count: stats.total_count,
             }
             .into());
         }
     }
+}
+
+/// Fetches every page of `query` (see [`for_each_page`]) and gathers the subtasks,
+/// de-duplicated by ID.
+///
+/// # Errors
+///
+/// As [`for_each_page`].
+pub fn collect_pages<E: From<Error>>(
+    query: &SubJobQuery,
+    fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, E>,
+) -> Result<Listing, E> {
+    let mut jobs = Vec::new();
+    let stats = for_each_page(query, fetch, |_, page| jobs.extend(page))?;
+    drop_duplicates(&mut jobs);
+    Ok(Listing {
+        total_count: stats.total_count,
+        jobs,
+        pages: stats.pages,
+        bytes: stats.bytes,
+        largest_page: stats.largest_page,
+    })
 }
 
 /// Drops later copies of a subtask ID (pages shift when subtasks are added or deleted

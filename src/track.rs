@@ -16,9 +16,10 @@ pub(crate) const CHEAP_FILTER: [SubJobStatus; 3] = [
 ];
 
 /// Which listing a poll reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum Listing {
     /// Every subtask of the job.
+    #[default]
     Full,
     /// Only [`CHEAP_FILTER`] statuses.
     Unfinished,
@@ -40,15 +41,27 @@ pub(crate) enum Verdict {
 pub(crate) struct Prediction {
     /// The earliest the slowest subtask can finish.
     pub(crate) end: Instant,
-    /// How long that subtask takes per point of `process`: its end is uncertain by about
-    /// this much, since `process` is an integer.
-    pub(crate) point: Duration,
+    /// How long that subtask takes per step of `process`: its end is uncertain by about
+    /// this much, since progress is reported in steps.
+    pub(crate) step: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Observation {
     at: Instant,
     process: u32,
+}
+
+/// The listing being read.
+#[derive(Debug, Default)]
+struct Pass {
+    listing: Listing,
+    /// Entries seen in this listing, by index.
+    listed: Vec<bool>,
+    /// Distinct subtasks seen.
+    unique: u64,
+    /// Distinct subtasks seen not finished.
+    unfinished: usize,
 }
 
 #[derive(Debug)]
@@ -74,6 +87,10 @@ pub(crate) struct Tracker {
     /// Entries that turned `SUCCESS` / `FAILED` since the last progress report.
     newly_succeeded: Vec<usize>,
     newly_failed: Vec<usize>,
+    pass: Pass,
+    /// The greatest common divisor of every `process` seen between 1 and 99: the step the
+    /// service reports progress in (1 for fine-grained progress, 25 for quarters).
+    process_step: u32,
 }
 
 impl Tracker {
@@ -89,6 +106,8 @@ impl Tracker {
             page_size: requested_page_size.max(1),
             newly_succeeded: Vec::new(),
             newly_failed: Vec::new(),
+            pass: Pass::default(),
+            process_step: 0,
         }
     }
 
@@ -131,19 +150,20 @@ impl Tracker {
         self.page_size = largest_page.max(1);
     }
 
-    /// Records a listing read at `at`. `complete` says the listing held every subtask the
-    /// service counted, so absences mean something.
-    pub(crate) fn apply(
-        &mut self,
-        listing: Listing,
-        jobs: Vec<SubJob>,
-        complete: bool,
-        at: Instant,
-    ) -> Verdict {
-        let mut listed = vec![false; self.entries.len()];
-        let mut unfinished = 0;
-        for (position, job) in jobs.into_iter().enumerate() {
-            if listing == Listing::Unfinished
+    /// Starts reading a listing; its pages follow through [`add_page`](Self::add_page).
+    pub(crate) fn begin(&mut self, listing: Listing) {
+        self.pass = Pass {
+            listing,
+            listed: vec![false; self.entries.len()],
+            unique: 0,
+            unfinished: 0,
+        };
+    }
+
+    /// Records one page of the listing begun, starting at `offset`, read at `at`.
+    pub(crate) fn add_page(&mut self, offset: u64, jobs: Vec<SubJob>, at: Instant) {
+        for (i, job) in jobs.into_iter().enumerate() {
+            if self.pass.listing == Listing::Unfinished
                 && self.filter_trusted
                 && !job
                     .status
@@ -157,29 +177,38 @@ impl Tracker {
                 );
                 self.filter_trusted = false;
             }
-            if !job.is_terminal() {
-                unfinished += 1;
+            let unfinished = !job.is_terminal();
+            let index = self.record(offset + i as u64, job, at);
+            if index >= self.pass.listed.len() {
+                self.pass.listed.resize(index + 1, false);
             }
-            let index = self.record(position, job, at);
-            if index >= listed.len() {
-                listed.resize(index + 1, false);
+            // A page that shifted may repeat a subtask: count each one once.
+            if !std::mem::replace(&mut self.pass.listed[index], true) {
+                self.pass.unique += 1;
+                self.pass.unfinished += usize::from(unfinished);
             }
-            listed[index] = true;
         }
-        match listing {
+    }
+
+    /// Ends the listing begun; `total_count` is what the service said matches.
+    pub(crate) fn finish(&mut self, total_count: u64) -> Verdict {
+        let pass = std::mem::take(&mut self.pass);
+        // Only a listing holding every subtask the service counted makes absences meaningful.
+        let complete = pass.unique >= total_count;
+        match pass.listing {
             Listing::Full => {
                 self.saw_full_listing = true;
                 if complete {
-                    self.mark_vanished(&listed);
+                    self.mark_vanished(&pass.listed);
                 }
                 let enough = self.visible() >= self.expect.unwrap_or(1).max(1);
-                if complete && enough && unfinished == 0 && self.all_settled() {
+                if complete && enough && pass.unfinished == 0 && self.all_settled() {
                     Verdict::Done
                 } else {
                     Verdict::Pending
                 }
             }
-            Listing::Unfinished if unfinished == 0 => Verdict::Confirm,
+            Listing::Unfinished if pass.unfinished == 0 => Verdict::Confirm,
             Listing::Unfinished => Verdict::Pending,
         }
     }
@@ -192,7 +221,7 @@ impl Tracker {
     }
 
     /// Stores `job` (listed at `position`) and returns its entry's index.
-    fn record(&mut self, position: usize, job: SubJob, at: Instant) -> usize {
+    fn record(&mut self, position: u64, job: SubJob, at: Instant) -> usize {
         let index = match &job.id {
             Some(id) => self.index.get(id.as_str()).copied(),
             None => self.index.get(&format!("#{position}")).copied(),
@@ -228,6 +257,9 @@ impl Tracker {
                 _ => {}
             }
         }
+        if let Some(process @ 1..=99) = job.process {
+            self.process_step = gcd(self.process_step, process);
+        }
         if let (Some(SubJobStatus::Running), Some(process)) = (&job.status, job.process) {
             let observation = Observation { at, process };
             entry.first.get_or_insert(observation);
@@ -240,7 +272,7 @@ impl Tracker {
         index
     }
 
-    fn add(&mut self, position: usize, job: &SubJob) -> usize {
+    fn add(&mut self, position: u64, job: &SubJob) -> usize {
         let key = job.id.clone().unwrap_or_else(|| format!("#{position}"));
         log::info!(
             "job {}: subtask {key} ({}) is {}",
@@ -287,10 +319,12 @@ impl Tracker {
     /// `process` has risen; `None` when any unfinished subtask gives no basis (waiting, no
     /// `process`, or no progress seen yet).
     ///
-    /// Each subtask's estimate is the earliest its progress allows: `process` is an integer,
-    /// so the rate may be up to one point faster than it looks. Erring early costs an extra
-    /// poll; erring late would cost detection lag.
+    /// Each subtask's estimate is the earliest its progress allows: `process` moves in
+    /// steps (of 1 point, or coarser), so the true progress may be up to one step ahead of
+    /// what is reported, and the rate up to one step faster than it looks. Erring early
+    /// costs an extra poll; erring late would cost detection lag.
     pub(crate) fn predicted_end(&self) -> Option<Prediction> {
+        let step = f64::from(self.process_step.max(1));
         let mut latest: Option<Prediction> = None;
         for entry in &self.entries {
             if entry.tracked.vanished || entry.tracked.sub_job.is_terminal() {
@@ -305,11 +339,11 @@ impl Tracker {
             if span <= 0.0 || risen < 1.0 {
                 return None;
             }
-            let fastest_rate = (risen + 1.0) / span;
-            let left = (100.0 - f64::from(last.process) - 1.0).max(0.0);
+            let fastest_rate = (risen + step) / span;
+            let left = (100.0 - f64::from(last.process) - step).max(0.0);
             let prediction = Prediction {
                 end: last.at + Duration::from_secs_f64(left / fastest_rate),
-                point: Duration::from_secs_f64(span / risen),
+                step: Duration::from_secs_f64(span / risen * step),
             };
             if latest.is_none_or(|l| prediction.end > l.end) {
                 latest = Some(prediction);
@@ -373,6 +407,14 @@ impl Tracker {
     }
 }
 
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +428,20 @@ mod tests {
         .unwrap()
     }
 
+    /// Reads `jobs` as one listing; an incomplete one claims one subtask more than it holds.
+    fn apply(
+        tracker: &mut Tracker,
+        listing: Listing,
+        jobs: Vec<SubJob>,
+        complete: bool,
+        at: Instant,
+    ) -> Verdict {
+        let total = jobs.len() as u64 + u64::from(!complete);
+        tracker.begin(listing);
+        tracker.add_page(0, jobs, at);
+        tracker.finish(total)
+    }
+
     fn at(base: Instant, secs: u64) -> Instant {
         base + Duration::from_secs(secs)
     }
@@ -395,7 +451,7 @@ mod tests {
         let mut tracker = Tracker::new("j", None, 1000);
         let t0 = ManualClock::at_2026().now();
         assert_eq!(
-            tracker.apply(Listing::Full, vec![], true, t0),
+            apply(&mut tracker, Listing::Full, vec![], true, t0),
             Verdict::Pending
         );
     }
@@ -406,22 +462,25 @@ mod tests {
         let mut tracker = Tracker::new("j", Some(3), 1000);
         let two = vec![job("a", "SUCCESS", Some(100)), job("b", "FAILED", None)];
         assert_eq!(
-            tracker.apply(Listing::Full, two.clone(), true, t0),
+            apply(&mut tracker, Listing::Full, two.clone(), true, t0),
             Verdict::Pending
         );
         let mut three = two;
         three.push(job("c", "RUNNING", Some(50)));
         assert_eq!(
-            tracker.apply(Listing::Full, three.clone(), true, t0),
+            apply(&mut tracker, Listing::Full, three.clone(), true, t0),
             Verdict::Pending
         );
         three[2] = job("c", "SUCCESS", Some(100));
         // An incomplete listing (a page missing) cannot prove completion.
         assert_eq!(
-            tracker.apply(Listing::Full, three.clone(), false, t0),
+            apply(&mut tracker, Listing::Full, three.clone(), false, t0),
             Verdict::Pending
         );
-        assert_eq!(tracker.apply(Listing::Full, three, true, t0), Verdict::Done);
+        assert_eq!(
+            apply(&mut tracker, Listing::Full, three, true, t0),
+            Verdict::Done
+        );
         let progress = tracker.take_progress(1, Duration::ZERO, 1);
         assert_eq!((progress.counts.succeeded, progress.counts.failed), (2, 1));
         assert_eq!(progress.newly_failed.len(), 1);
@@ -434,7 +493,7 @@ mod tests {
         let mut tracker = Tracker::new("j", None, 1);
         let jobs = vec![job("a", "PAUSED", None), job("b", "SUCCESS", None)];
         assert_eq!(
-            tracker.apply(Listing::Full, jobs, true, t0),
+            apply(&mut tracker, Listing::Full, jobs, true, t0),
             Verdict::Pending
         );
         assert_eq!(tracker.counts().running, 1);
@@ -450,9 +509,10 @@ mod tests {
             job("b", "RUNNING", Some(10)),
             job("c", "RUNNING", None),
         ];
-        tracker.apply(Listing::Full, jobs, true, t0);
+        apply(&mut tracker, Listing::Full, jobs, true, t0);
         // `a` was deleted after finishing; `b` finished and was deleted between polls.
-        let verdict = tracker.apply(
+        let verdict = apply(
+            &mut tracker,
             Listing::Full,
             vec![job("c", "SUCCESS", None)],
             true,
@@ -482,12 +542,12 @@ mod tests {
             .map(|i| job(&format!("s{i}"), "SUCCESS", None))
             .collect();
         jobs.push(job("r", "RUNNING", Some(3)));
-        tracker.apply(Listing::Full, jobs, true, t0);
+        apply(&mut tracker, Listing::Full, jobs, true, t0);
         assert_eq!(tracker.next_listing(true), Listing::Unfinished);
         assert_eq!(tracker.next_listing(false), Listing::Full);
         // The filtered listing shows nothing unfinished: confirm with a full one.
         assert_eq!(
-            tracker.apply(Listing::Unfinished, vec![], true, t0),
+            apply(&mut tracker, Listing::Unfinished, vec![], true, t0),
             Verdict::Confirm
         );
     }
@@ -497,10 +557,10 @@ mod tests {
         let t0 = ManualClock::at_2026().now();
         let mut tracker = Tracker::new("j", None, 1);
         let jobs = vec![job("a", "SUCCESS", None), job("b", "RUNNING", None)];
-        tracker.apply(Listing::Full, jobs.clone(), true, t0);
+        apply(&mut tracker, Listing::Full, jobs.clone(), true, t0);
         assert_eq!(tracker.next_listing(true), Listing::Unfinished);
         assert_eq!(
-            tracker.apply(Listing::Unfinished, jobs, true, t0),
+            apply(&mut tracker, Listing::Unfinished, jobs, true, t0),
             Verdict::Pending
         );
         assert_eq!(tracker.next_listing(true), Listing::Full);
@@ -510,7 +570,8 @@ mod tests {
     fn predicted_end_uses_the_fastest_plausible_rate_of_the_slowest_subtask() {
         let t0 = ManualClock::at_2026().now();
         let mut tracker = Tracker::new("j", None, 1000);
-        tracker.apply(
+        apply(
+            &mut tracker,
             Listing::Full,
             vec![job("a", "RUNNING", Some(10)), job("b", "WAITING", None)],
             true,
@@ -521,14 +582,16 @@ mod tests {
             None,
             "one observation gives no rate"
         );
-        tracker.apply(
+        apply(
+            &mut tracker,
             Listing::Full,
             vec![job("a", "RUNNING", Some(19)), job("b", "RUNNING", Some(0))],
             true,
             at(t0, 10),
         );
         assert_eq!(tracker.predicted_end(), None, "b has no rate yet");
-        tracker.apply(
+        apply(
+            &mut tracker,
             Listing::Full,
             vec![job("a", "RUNNING", Some(28)), job("b", "RUNNING", Some(4))],
             true,
@@ -538,8 +601,9 @@ mod tests {
         // b: 4 points in 10 s, at most 0.5 per second: 95 points left in 190 s.
         let prediction = tracker.predicted_end().unwrap();
         assert_eq!(prediction.end, at(t0, 210));
-        assert_eq!(prediction.point, Duration::from_millis(2500));
-        tracker.apply(
+        assert_eq!(prediction.step, Duration::from_millis(2500));
+        apply(
+            &mut tracker,
             Listing::Full,
             vec![job("a", "SUCCESS", Some(100)), job("b", "FAILED", Some(40))],
             true,

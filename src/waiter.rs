@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::outcome::{JobOutcome, Observer};
 use crate::query::{SubJobQuery, MAX_LIMIT};
 use crate::schedule::{random_seed, BackoffPolicy, Schedule};
-use crate::source::{collect_pages, FetchedPage, SubJobSource};
+use crate::source::{for_each_page, FetchedPage, SubJobSource};
 use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
 use crate::track::{Listing, Prediction, Tracker, Verdict, CHEAP_FILTER};
 
@@ -212,12 +212,12 @@ impl<S: SubJobSource> Waiter<S> {
                 "job {job_id}: poll {} found {:?} after {} requests",
                 run.polls,
                 run.tracker.counts(),
-                run.requests
+                run.net.count
             );
             if observed {
                 let progress = run
                     .tracker
-                    .take_progress(run.polls, run.elapsed(), run.requests);
+                    .take_progress(run.polls, run.elapsed(), run.net.count);
                 observer.on_poll(&progress);
             } else {
                 run.tracker.skip_progress();
@@ -226,10 +226,10 @@ impl<S: SubJobSource> Waiter<S> {
                 return Ok(run.outcome());
             }
             let now = self.config.clock.now();
-            if now >= run.deadline {
+            if now >= run.net.deadline {
                 return Err(run.stopped(Stop::Deadline(None)));
             }
-            let delay = run.next_delay(now).min(run.deadline - now);
+            let delay = run.next_delay(now).min(run.net.deadline - now);
             observer.on_sleep(delay);
             self.config.sleeper.sleep(delay, &self.config.cancel);
             if self.config.cancel.is_cancelled() {
@@ -252,13 +252,19 @@ impl<S: SubJobSource> Waiter<S> {
                 Listing::Full => query.clone(),
                 Listing::Unfinished => query.with_statuses(CHEAP_FILTER.to_vec()),
             };
-            let collected = collect_pages(&query, |q| self.fetch(run, q, observer))?;
-            if collected.pages > 1 {
-                run.tracker.note_page_size(collected.largest_page);
+            // Pages go into the tracker as they arrive, so a poll of a big job never holds
+            // the whole listing beside the tracked state.
+            run.tracker.begin(listing);
+            let clock = &self.config.clock;
+            let stats = for_each_page(
+                &query,
+                |q| self.fetch(&mut run.net, q, observer),
+                |offset, jobs| run.tracker.add_page(offset, jobs, clock.now()),
+            )?;
+            if stats.pages > 1 {
+                run.tracker.note_page_size(stats.largest_page);
             }
-            let complete = collected.jobs.len() as u64 >= collected.total_count;
-            let now = self.config.clock.now();
-            match run.tracker.apply(listing, collected.jobs, complete, now) {
+            match run.tracker.finish(stats.total_count) {
                 Verdict::Confirm => listing = Listing::Full,
                 verdict => return Ok(verdict),
             }
@@ -269,7 +275,7 @@ impl<S: SubJobSource> Waiter<S> {
     /// page 3 does not re-read pages 1 and 2.
     fn fetch(
         &self,
-        run: &mut Run,
+        net: &mut Requests,
         query: &SubJobQuery,
         observer: &mut dyn Observer,
     ) -> Result<FetchedPage, Stop> {
@@ -279,14 +285,14 @@ impl<S: SubJobSource> Waiter<S> {
             if config.cancel.is_cancelled() {
                 return Err(Stop::Cancelled);
             }
-            let left = run.deadline.saturating_duration_since(config.clock.now());
+            let left = net.deadline.saturating_duration_since(config.clock.now());
             let timeout = left.max(MIN_REQUEST_TIMEOUT).min(config.request_timeout);
-            run.requests += 1;
+            net.count += 1;
             let error = match self.source.fetch_page(query, Some(timeout)) {
                 Ok(page) => {
-                    run.bytes += page.bytes as u64;
-                    run.retry.reset();
-                    run.throttle_retry.reset();
+                    net.bytes += page.bytes as u64;
+                    net.retry.reset();
+                    net.throttle_retry.reset();
                     return Ok(page);
                 }
                 Err(error) => error,
@@ -296,18 +302,18 @@ impl<S: SubJobSource> Waiter<S> {
                 return Err(Stop::Failed(error));
             }
             let delay = if error.is_throttled() {
-                run.throttle_retry
+                net.throttle_retry
                     .next_delay()
                     .max(error.retry_after().unwrap_or_default())
             } else {
-                run.retry.next_delay()
+                net.retry.next_delay()
             };
-            if config.clock.now() + delay >= run.deadline {
+            if config.clock.now() + delay >= net.deadline {
                 return Err(Stop::Deadline(Some(error)));
             }
             log::warn!(
                 "job {}: {error}; retry {failures} of {} in {delay:?}",
-                run.job_id,
+                net.job_id,
                 config.max_retries
             );
             observer.on_retry(&error, delay);
@@ -319,17 +325,23 @@ impl<S: SubJobSource> Waiter<S> {
 /// The state of one wait.
 struct Run<'c> {
     config: &'c Config,
-    job_id: String,
     start: Instant,
-    deadline: Instant,
     tracker: Tracker,
     poll_schedule: Schedule,
     overdue_schedule: Schedule,
+    polls: u32,
+    net: Requests,
+}
+
+/// What requests need and count, apart from the tracker so pages can flow into it while
+/// they are fetched.
+struct Requests {
+    job_id: String,
+    deadline: Instant,
+    count: u32,
+    bytes: u64,
     retry: Schedule,
     throttle_retry: Schedule,
-    polls: u32,
-    requests: u32,
-    bytes: u64,
 }
 
 impl<'c> Run<'c> {
@@ -347,21 +359,23 @@ impl<'c> Run<'c> {
         );
         Self {
             config,
-            job_id: job_id.to_owned(),
             start,
-            deadline: start + config.max_wait,
             tracker: Tracker::new(job_id, config.expect, config.page_size as usize),
             poll_schedule: Schedule::new(&config.poll, clock.clone(), seed),
             overdue_schedule: Schedule::new(&overdue, clock.clone(), 0),
-            retry: Schedule::new(&config.retry, clock.clone(), seed.rotate_left(17)),
-            throttle_retry: Schedule::new(
-                &config.throttle_retry,
-                clock.clone(),
-                seed.rotate_left(31),
-            ),
             polls: 0,
-            requests: 0,
-            bytes: 0,
+            net: Requests {
+                job_id: job_id.to_owned(),
+                deadline: start + config.max_wait,
+                count: 0,
+                bytes: 0,
+                retry: Schedule::new(&config.retry, clock.clone(), seed.rotate_left(17)),
+                throttle_retry: Schedule::new(
+                    &config.throttle_retry,
+                    clock.clone(),
+                    seed.rotate_left(31),
+                ),
+            },
         }
     }
 
@@ -380,17 +394,17 @@ impl<'c> Run<'c> {
             .predictive
             .then(|| self.tracker.predicted_end())
             .flatten();
-        let Some(Prediction { end, point }) = prediction else {
+        let Some(Prediction { end, step }) = prediction else {
             return self.poll_schedule.next_delay();
         };
         let left = end.saturating_duration_since(now);
         if left.is_zero() {
-            // The earliest end has passed. Integer progress leaves the true end uncertain by
-            // about one point's time: poll a few times across that, then back off in case
-            // the last subtask has stalled.
+            // The earliest end has passed. Progress reported in steps leaves the true end
+            // uncertain by about one step's time: poll a few times across that, then back
+            // off in case the last subtask has stalled.
             let late = now.saturating_duration_since(end);
-            if late <= point * 2 {
-                return (point / 3).clamp(MIN_OVERDUE, config.poll.max_interval);
+            if late <= step * 2 {
+                return (step / 3).clamp(MIN_OVERDUE, config.poll.max_interval);
             }
             return self.overdue_schedule.next_delay();
         }
@@ -412,11 +426,11 @@ impl<'c> Run<'c> {
     fn outcome(self) -> JobOutcome {
         JobOutcome {
             elapsed: self.elapsed(),
-            job_id: self.job_id,
+            job_id: self.net.job_id,
             subtasks: self.tracker.into_subtasks(),
             polls: self.polls,
-            requests: self.requests,
-            bytes: self.bytes,
+            requests: self.net.count,
+            bytes: self.net.bytes,
         }
     }
 
