@@ -108,8 +108,39 @@ impl WaitError {
 /// Waits for every subtask of a job to finish.
 ///
 /// Built with [`Waiter::builder`] over a [`Client`](crate::Client) or any
-/// [`SubJobSource`]. See the crate documentation and [`WaiterBuilder`] for the polling
-/// strategy and its defaults.
+/// [`SubJobSource`]. See [`WaiterBuilder`] for the polling strategy and its defaults.
+///
+/// ```
+/// # #[cfg(feature = "simulator")] {
+/// use std::time::Duration;
+/// use wks_waiter::simulator::{Scenario, TimelineSpec, VirtualSource};
+/// use wks_waiter::{virtual_time, Waiter};
+///
+/// // A job of 20 desktops, 2 failing, finishing between 5 and 15 minutes, served in
+/// // virtual time: the waiter's sleeps advance the clock instead of blocking.
+/// let spec = TimelineSpec {
+///     failures: 2,
+///     finish_between: (Duration::from_secs(300), Duration::from_secs(900)),
+///     ..TimelineSpec::new(20)
+/// };
+/// let (clock, sleeper) = virtual_time();
+/// let source = VirtualSource::new(Scenario::generate("job-1", &spec), clock.clone());
+/// let waiter = Waiter::builder(source)
+///     .clock(clock)
+///     .sleeper(sleeper)
+///     .max_wait(Duration::from_secs(3600))
+///     .build()?;
+///
+/// let outcome = waiter.wait("job-1")?;
+/// assert!(outcome.is_complete() && !outcome.is_success());
+/// assert_eq!(outcome.counts().succeeded, 18);
+/// for failure in outcome.failures() {
+///     println!("{:?}: {:?} {:?}", failure.desktop_name, failure.error_code, failure.fail_reason);
+/// }
+/// assert!(outcome.requests < 20, "a few requests for a 15-minute job");
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Waiter<S> {
     source: S,

@@ -59,6 +59,17 @@ impl Rig {
         self.waiter().build().unwrap().wait(JOB)
     }
 
+    /// Waits without prediction, on the default schedule without jitter: 0, 5, 15, 35, 65,
+    /// 95 s, then every 30 s.
+    fn wait_with_plain_backoff(&self) -> Result<JobOutcome, WaitError> {
+        self.waiter()
+            .poll(exact(wks_waiter::DEFAULT_POLL))
+            .predictive(false, secs(300))
+            .build()
+            .unwrap()
+            .wait(JOB)
+    }
+
     fn requests(&self) -> usize {
         self.source.requests().len()
     }
@@ -318,14 +329,7 @@ fn a_thirty_minute_job_with_plain_backoff_has_an_exact_schedule() {
     // One desktop finishing at 30 min; without prediction the waiter follows the backoff:
     // polls at 0, 5, 15, 35, 65, 95, then every 30 s, so the one at 1805 s sees it done.
     let rig = Rig::new(job(vec![desktop(0, 0, Some(1800), Outcome::Success)]));
-    let outcome = rig
-        .waiter()
-        .poll(exact(wks_waiter::DEFAULT_POLL))
-        .predictive(false, secs(300))
-        .build()
-        .unwrap()
-        .wait(JOB)
-        .unwrap();
+    let outcome = rig.wait_with_plain_backoff().unwrap();
     assert_eq!(outcome.elapsed, secs(1805));
     assert_eq!(outcome.polls, 6 + (1805 - 95) / 30);
     assert_eq!(outcome.requests, outcome.polls);
@@ -520,14 +524,7 @@ fn subtasks_deleted_after_finishing_keep_their_last_state() {
     let mut early = desktop(0, 0, Some(30), failed("WKS.0001", "boom"));
     early.deleted_at = Some(secs(120));
     let rig = Rig::new(job(vec![early, desktop(1, 0, Some(900), Outcome::Success)]));
-    let outcome = rig
-        .waiter()
-        .poll(exact(wks_waiter::DEFAULT_POLL))
-        .predictive(false, secs(300))
-        .build()
-        .unwrap()
-        .wait(JOB)
-        .unwrap();
+    let outcome = rig.wait_with_plain_backoff().unwrap();
     assert_eq!(outcome.subtasks.len(), 2);
     assert!(outcome.subtasks[0].vanished);
     assert_eq!(
@@ -547,14 +544,7 @@ fn a_subtask_deleted_before_its_end_was_seen_is_not_a_success() {
         unseen,
         desktop(1, 0, Some(100), Outcome::Success),
     ]));
-    let outcome = rig
-        .waiter()
-        .poll(exact(wks_waiter::DEFAULT_POLL))
-        .predictive(false, secs(300))
-        .build()
-        .unwrap()
-        .wait(JOB)
-        .unwrap();
+    let outcome = rig.wait_with_plain_backoff().unwrap();
     assert!(outcome.is_complete() && !outcome.is_success());
     assert!(outcome.subtasks[0].vanished);
     assert_eq!(
