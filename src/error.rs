@@ -205,6 +205,9 @@ impl TransportKind {
             ureq::Error::Timeout(_) => Self::Timeout,
             ureq::Error::HostNotFound => Self::Dns,
             ureq::Error::ConnectionFailed => Self::Connect,
+            // ureq reports a failed handshake (an untrusted certificate, a plaintext
+            // server) as an I/O error around the rustls error.
+            ureq::Error::Io(io) if is_tls(io) => Self::Tls,
             ureq::Error::Io(io) => match io.kind() {
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Self::Timeout,
                 io::ErrorKind::ConnectionRefused => Self::Connect,
@@ -223,6 +226,11 @@ impl TransportKind {
             Self::Timeout | Self::Connect | Self::Reset | Self::Protocol
         )
     }
+}
+
+fn is_tls(io: &io::Error) -> bool {
+    io.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 impl fmt::Display for TransportKind {

@@ -258,9 +258,6 @@ fn an_untrusted_certificate_fails_before_any_request_is_sent() {
 }
 
 #[test]
-#[ignore = "src bug: ureq reports rustls failures as `ureq::Error::Io` (kind InvalidData, \
-            inner rustls::Error), which `TransportKind::of` maps to `Reset`: a certificate \
-            failure or a plaintext server on https:// reads `connection lost` and is retryable"]
 fn tls_failures_are_permanent_tls_errors() {
     let untrusted = TlsServer::start();
     let (plaintext_port, plaintext) = plaintext_server();
@@ -315,8 +312,6 @@ fn an_untrusted_certificate_never_lets_a_wait_succeed_or_send_a_request() {
 }
 
 #[test]
-#[ignore = "src bug: the certificate failure is classified `Reset` (retryable), so the \
-            waiter tries 9 handshakes (1 + max_retries) instead of stopping at the first"]
 fn an_untrusted_certificate_ends_a_wait_at_once() {
     let server = TlsServer::start();
     let (err, sleeper) = wait_behind_untrusted_tls(&server);
