@@ -32,7 +32,7 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     /// Parses and checks `url`: `https://` anywhere, `http://` only to a loopback host.
     pub(crate) fn parse(url: &str) -> Result<Self, Error> {
-        let bad = |reason: &str| Error::invalid("endpoint", url, reason);
+        let bad = |reason: &str| Error::invalid("endpoint", without_password(url), reason);
         let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
@@ -88,10 +88,15 @@ impl Endpoint {
 }
 
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    let (host, port) = if authority.starts_with('[') {
-        let end = authority.find(']')?;
-        let (host, rest) = authority.split_at(end + 1);
-        (host, rest.strip_prefix(':'))
+    let (host, port) = if let Some(inside) = authority.strip_prefix('[') {
+        // An IPv6 literal, then nothing or `:port`.
+        let end = inside.find(']')?;
+        inside[..end].parse::<std::net::Ipv6Addr>().ok()?;
+        let (host, rest) = authority.split_at(end + 2);
+        match rest {
+            "" => (host, None),
+            _ => (host, Some(rest.strip_prefix(':')?)),
+        }
     } else {
         match authority.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -108,6 +113,21 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
         None => None,
     };
     valid_host.then_some((host, port))
+}
+
+/// `url` with the password of any user info masked, for error messages.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end]
+        .rsplit_once('@')
+        .and_then(|(user_info, host)| Some((user_info.split_once(':')?.0, host)))
+    {
+        Some((user, host)) => format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]),
+        None => url.to_owned(),
+    }
 }
 
 /// The endpoint of a region: `https://workspace.{region}.myhuaweicloud.com`.
@@ -552,12 +572,26 @@ mod tests {
             ("https://h:0", "host"),
             ("https://h:99999", "host"),
             ("https://u@h", "user info"),
+            ("https://[evil.com]", "host"),
+            ("https://[]", "host"),
+            ("http://[::1]junk", "host"),
             ("https://h?x=1", "query"),
             ("https://h h", "spaces"),
         ] {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad) && err.contains(needle), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_password_in_an_endpoint_is_not_repeated() {
+        let err = Endpoint::parse("https://user:hunter2@h/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("https://user:***@h/x") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -97,10 +97,8 @@ impl Credentials {
     /// [`Error::InvalidConfig`] when it is empty.
     pub fn token(token: impl Into<String>) -> Result<Self, Error> {
         let token = token.into();
-        if token.trim().is_empty() {
-            return Err(Error::invalid_secret("token", "must not be empty"));
-        }
-        Ok(Self::Token(Secret(token)))
+        check_header_secret("token", token.trim())?;
+        Ok(Self::Token(Secret(token.trim().to_owned())))
     }
 
     /// Reads `HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK` and, when set,
@@ -141,8 +139,8 @@ impl Credentials {
         if sk.trim().is_empty() {
             return Err(Error::invalid_secret("secret_key", "must not be empty"));
         }
-        if token.as_ref().is_some_and(|t| t.trim().is_empty()) {
-            return Err(Error::invalid_secret("security_token", "must not be empty"));
+        if let Some(token) = &token {
+            check_header_secret("security_token", token.trim())?;
         }
         Ok(Self::AccessKey(AccessKey {
             access_key: ak,
@@ -150,6 +148,21 @@ impl Credentials {
             security_token: token.map(|t| Secret(t.trim().to_owned())),
         }))
     }
+}
+
+/// A token travels in a header: it must be non-empty visible ASCII, or the request could not
+/// be sent (and a line break could inject a header). The value is never repeated.
+fn check_header_secret(field: &'static str, value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Err(Error::invalid_secret(field, "must not be empty"));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid_secret(
+            field,
+            "must be visible ASCII, without spaces or control characters",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -250,6 +250,9 @@ impl SubJobQueryBuilder {
 pub(crate) fn validate_id(field: &'static str, value: &str) -> Result<(), Error> {
     let reason = if value.is_empty() {
         "must not be empty"
+    } else if value.bytes().all(|b| b == b'.') {
+        // `.` and `..` would be path segments a proxy or gateway resolves elsewhere.
+        "must not be only dots"
     } else if value.len() > 128 {
         "is longer than 128 characters"
     } else if !value

@@ -104,13 +104,17 @@ pub struct PagingStats {
 ///
 /// # Errors
 ///
-/// The first error of `fetch`, or [`Error::OffsetLimit`] when the next page would need an
-/// offset past the service's documented maximum.
+/// The first error of `fetch`, [`Error::OffsetLimit`] when the next page would need an
+/// offset past the service's documented maximum, or [`Error::InvalidConfig`] for a query
+/// with `limit` 0, which cannot page.
 pub fn for_each_page<E: From<Error>>(
     query: &SubJobQuery,
     mut fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, E>,
     mut visit: impl FnMut(u64, Vec<SubJob>),
 ) -> Result<PagingStats, E> {
+    if query.limit() == Some(0) {
+        return Err(Error::invalid("limit", 0, "cannot page through a listing").into());
+    }
     let mut stats = PagingStats::default();
     let mut offset = query.offset();
     loop {

@@ -129,10 +129,11 @@ fn client_builder_refuses_bad_values_naming_them() {
             "endpoint",
             "https://user@workspace.example.com",
         ),
+        // The value is named with its password masked.
         (
             good().endpoint("http://user:pw@127.0.0.1:8080"),
             "endpoint",
-            "http://user:pw@127.0.0.1:8080",
+            "http://user:***@127.0.0.1:8080",
         ),
         (good().endpoint("https://h:0"), "endpoint", "https://h:0"),
         (
@@ -225,8 +226,6 @@ fn client_builder_refuses_bad_values_naming_them() {
 }
 
 #[test]
-#[ignore = "src bug: a bracketed host is not checked: `https://[evil.com]`, \
-            `https://[]` and `http://[::1]junk` (text after `]` dropped) are accepted"]
 fn client_builder_refuses_malformed_bracketed_hosts() {
     for bad in [
         "https://[evil.com]",
@@ -246,9 +245,6 @@ fn client_builder_refuses_malformed_bracketed_hosts() {
 }
 
 #[test]
-#[ignore = "src bug: project IDs `.` and `..` pass `validate_id` and are sent as dot \
-            segments (`/v2/../workspace-sub-jobs`), which a normalizing gateway or proxy \
-            resolves to another path"]
 fn client_builder_refuses_dot_segment_project_ids() {
     let sim = simulator();
     for bad in [".", ".."] {
@@ -341,9 +337,6 @@ fn a_token_with_control_characters_never_reaches_the_wire() {
 }
 
 #[test]
-#[ignore = "src gap: `Credentials::token` and `Credentials::temporary` accept tokens with \
-            control characters; the request then fails at send time as an opaque \
-            `transport failure` (`http: failed to parse header value`)"]
 fn a_token_with_control_characters_is_refused_when_built() {
     for bad in INJECTING_TOKENS {
         for (field, result) in [
@@ -357,7 +350,11 @@ fn a_token_with_control_characters_is_refused_when_built() {
                 matches!(&err, Error::InvalidSecret { field: f, .. } if *f == field),
                 "{field}: {err:?}"
             );
-            assert!(!err.to_string().contains("tok"), "{err}");
+            // The field is named; the value is not repeated.
+            assert!(
+                !err.to_string().contains("Injected") && !err.to_string().contains("tok\u{0}"),
+                "{err}"
+            );
         }
     }
 }
@@ -424,8 +421,6 @@ fn query_builder_refuses_bad_values_naming_them() {
 }
 
 #[test]
-#[ignore = "src gap: `limit(0)` is accepted, and `list_all_sub_jobs` then returns an \
-            empty listing whose total_count says there are more, without an error"]
 fn a_zero_page_size_never_yields_a_silently_incomplete_listing() {
     let sim = simulator();
     let client = good_client(&sim).build().unwrap();
