@@ -307,6 +307,15 @@ impl Client {
             request_id.as_deref().unwrap_or("none")
         );
         interpret_response(status, request_id, retry_after.as_deref(), &body)
+            .map_err(|error| error.redact(&self.sent_secrets()))
+    }
+
+    /// The secrets this client puts in headers, which an echoing server could return.
+    fn sent_secrets(&self) -> Vec<&str> {
+        match &*self.credentials {
+            Credentials::AccessKey(key) => key.security_token.iter().map(|t| t.expose()).collect(),
+            Credentials::Token(token) => vec![token.expose()],
+        }
     }
 }
 

@@ -112,6 +112,31 @@ impl Error {
         }
     }
 
+    /// Masks `secrets` wherever the response put text into this error (a proxy or server
+    /// may echo the request, headers included). An excerpt cut in the middle of a secret
+    /// has the cut part masked too.
+    pub(crate) fn redact(mut self, secrets: &[&str]) -> Self {
+        let fields: Vec<&mut String> = match &mut self {
+            Self::Api(api) => [
+                api.error_msg.as_mut(),
+                api.error_detail.as_mut(),
+                api.encoded_authorization_message.as_mut(),
+                api.body_excerpt.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Self::Decode { excerpt, .. } => vec![excerpt],
+            _ => Vec::new(),
+        };
+        for field in fields {
+            for secret in secrets.iter().filter(|s| !s.is_empty()) {
+                mask(field, secret);
+            }
+        }
+        self
+    }
+
     /// Whether trying the same request again may succeed: throttling (429), server errors
     /// (500, 502, 503, 504), timeouts, dropped connections and truncated bodies.
     ///
@@ -173,6 +198,24 @@ impl Error {
     /// How long the service asked the caller to wait (`Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         self.api().and_then(|api| api.retry_after)
+    }
+}
+
+const MASK: &str = "** redacted **";
+
+/// Replaces every occurrence of `secret` in `text`, and a trailing start of it at least 4
+/// characters long (where an excerpt was cut).
+fn mask(text: &mut String, secret: &str) {
+    if text.contains(secret) {
+        *text = text.replace(secret, MASK);
+    }
+    let cut = (4..secret.len())
+        .rev()
+        .filter(|&n| secret.is_char_boundary(n))
+        .find(|&n| text.ends_with(&secret[..n]));
+    if let Some(n) = cut {
+        text.truncate(text.len() - n);
+        text.push_str(MASK);
     }
 }
 
@@ -389,6 +432,24 @@ mod tests {
             api.to_string(),
             "HTTP 502: \"<html>Bad Gateway</html>\" (request id none)"
         );
+    }
+
+    #[test]
+    fn echoed_secrets_are_masked_even_when_cut() {
+        let body = br#"{"error_msg":"bad token tok-123456789","error_detail":"x"}"#;
+        let err = Error::from(ApiError::from_response(400, body, None, None));
+        let text = err.redact(&["tok-123456789"]).to_string();
+        assert_eq!(text, "HTTP 400: bad token ** redacted ** (request id none)");
+        let cut = interpret_cut(b"echo: Bearer tok-1234");
+        let text = cut.redact(&["tok-123456789"]).to_string();
+        assert!(
+            text.contains("echo: Bearer ** redacted **") && !text.contains("tok-1234"),
+            "{text}"
+        );
+    }
+
+    fn interpret_cut(body: &[u8]) -> Error {
+        Error::from(ApiError::from_response(502, body, None, None))
     }
 
     #[test]
