@@ -285,12 +285,7 @@ impl Client {
         };
         let request_id = header("x-request-id");
         let retry_after = header("retry-after");
-        let body = match response
-            .body_mut()
-            .with_config()
-            .limit(self.max_body_bytes)
-            .read_to_vec()
-        {
+        let body = match read_body(response.body_mut(), self.max_body_bytes) {
             Ok(body) => body,
             Err(ureq::Error::BodyExceedsLimit(limit)) => {
                 return Err(Error::ResponseTooLarge {
@@ -317,6 +312,20 @@ impl Client {
             Credentials::Token(token) => vec![token.expose()],
         }
     }
+}
+
+/// Reads a body of at most `limit` bytes into a buffer sized from `Content-Length`: a full
+/// page is close to half a megabyte, and growing a buffer to that by doubling copies it
+/// several times over.
+fn read_body(body: &mut ureq::Body, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+    use std::io::Read as _;
+    let expected = body.content_length().unwrap_or(0).min(limit);
+    let mut buffer = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    body.with_config()
+        .limit(limit)
+        .reader()
+        .read_to_end(&mut buffer)?;
+    Ok(buffer)
 }
 
 impl SubJobSource for Client {
