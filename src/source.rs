@@ -125,8 +125,12 @@ pub fn for_each_page<E: From<Error>>(
         let received = fetched.page.jobs.len();
         stats.largest_page = stats.largest_page.max(received);
         visit(offset, fetched.page.jobs);
+        let start = offset;
         offset += received as u64;
-        if received == 0 || offset >= stats.total_count {
+        // A count at or below where a non-empty page started is missing (read as 0) or
+        // wrong: then only an empty page ends the listing.
+        let count_plausible = stats.total_count > start;
+        if received == 0 || (count_plausible && offset >= stats.total_count) {
             return Ok(stats);
         }
         if offset > MAX_OFFSET {
@@ -235,6 +239,19 @@ mod tests {
         assert_eq!(listing.pages, 9);
         assert_eq!(listing.bytes, 90);
         assert_eq!(listing.largest_page, 300);
+    }
+
+    #[test]
+    fn a_missing_total_count_pages_until_an_empty_page() {
+        let query = SubJobQuery::for_job("j").unwrap();
+        let mut inner = server(250, 100);
+        let listing = collect_pages(&query, |q: &SubJobQuery| -> Result<_, Error> {
+            let mut fetched = inner(q)?;
+            fetched.page.total_count = 0;
+            Ok(fetched)
+        })
+        .unwrap();
+        assert_eq!((listing.jobs.len(), listing.pages), (250, 4));
     }
 
     #[test]

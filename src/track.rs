@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::model::{SubJob, SubJobStatus};
-use crate::outcome::{Counts, Progress, TrackedSubtask};
+use crate::outcome::{Counts, Progress, SubtaskState, TrackedSubtask};
 
 /// The `status` filter of a cheap poll: unfinished subtasks, and failed ones so failures are
 /// reported as they happen. Finished successes are read once, by a full listing at the end.
@@ -70,6 +70,17 @@ struct Entry {
     /// First and latest `process` seen while running, for the rate estimate.
     first: Option<Observation>,
     last: Option<Observation>,
+    /// Last seen unfinished, then missing from a complete filtered listing: it finished
+    /// (or was deleted) and the confirming full listing will say how. Until then it neither
+    /// needs polling for nor counts toward a prediction.
+    left_filter: bool,
+}
+
+impl Entry {
+    /// Still to be waited for, as far as the tracker knows.
+    fn is_pending(&self) -> bool {
+        !self.tracked.vanished && !self.left_filter && !self.tracked.sub_job.is_terminal()
+    }
 }
 
 #[derive(Debug)]
@@ -119,7 +130,11 @@ impl Tracker {
         }
         // A status the filter cannot name would drop out of filtered listings unseen.
         let unknown = self.entries.iter().any(|e| {
-            !e.tracked.vanished && !matches!(e.tracked.sub_job.status, Some(ref s) if CHEAP_FILTER.contains(s) || *s == SubJobStatus::Success)
+            !e.tracked.vanished
+                && matches!(
+                    e.tracked.sub_job.status,
+                    None | Some(SubJobStatus::Unknown(_))
+                )
         });
         if unknown {
             return Listing::Full;
@@ -129,7 +144,9 @@ impl Tracker {
             .entries
             .iter()
             .filter(|e| {
-                !e.tracked.vanished && e.tracked.sub_job.status != Some(SubJobStatus::Success)
+                e.is_pending()
+                    || (!e.tracked.vanished
+                        && e.tracked.sub_job.status == Some(SubJobStatus::Failed))
             })
             .count();
         // The filtered listing costs one extra full listing at the end.
@@ -201,15 +218,28 @@ impl Tracker {
                 if complete {
                     self.mark_vanished(&pass.listed);
                 }
-                let enough = self.visible() >= self.expect.unwrap_or(1).max(1);
+                // Subtasks deleted after being listed still count: they were listed.
+                let enough = self.entries.len() >= self.expect.unwrap_or(1).max(1);
                 if complete && enough && pass.unfinished == 0 && self.all_settled() {
                     Verdict::Done
                 } else {
                     Verdict::Pending
                 }
             }
-            Listing::Unfinished if pass.unfinished == 0 => Verdict::Confirm,
-            Listing::Unfinished => Verdict::Pending,
+            Listing::Unfinished => {
+                if complete && self.filter_trusted {
+                    for (index, entry) in self.entries.iter_mut().enumerate() {
+                        if !pass.listed.get(index).copied().unwrap_or(false) && entry.is_pending() {
+                            entry.left_filter = true;
+                        }
+                    }
+                }
+                if pass.unfinished == 0 {
+                    Verdict::Confirm
+                } else {
+                    Verdict::Pending
+                }
+            }
         }
     }
 
@@ -228,7 +258,8 @@ impl Tracker {
         };
         let index = index.unwrap_or_else(|| self.add(position, &job));
         if let Some(SubJobStatus::Unknown(text)) = &job.status {
-            if self.warned_statuses.insert(text.clone()) {
+            if !self.warned_statuses.contains(text) {
+                self.warned_statuses.insert(text.clone());
                 log::warn!(
                     "job {}: subtask {} has status {text:?}, unknown to this version; counting it as not finished",
                     self.job_id,
@@ -269,6 +300,7 @@ impl Tracker {
             sub_job: job,
             vanished: false,
         };
+        entry.left_filter = false;
         index
     }
 
@@ -292,6 +324,7 @@ impl Tracker {
             },
             first: None,
             last: None,
+            left_filter: false,
         });
         self.entries.len() - 1
     }
@@ -327,7 +360,7 @@ impl Tracker {
         let step = f64::from(self.process_step.max(1));
         let mut latest: Option<Prediction> = None;
         for entry in &self.entries {
-            if entry.tracked.vanished || entry.tracked.sub_job.is_terminal() {
+            if !entry.is_pending() {
                 continue;
             }
             let (first, last) = (entry.first?, entry.last?);
@@ -357,7 +390,9 @@ impl Tracker {
     }
 
     pub(crate) fn has_failure(&self) -> bool {
-        self.counts().failed > 0
+        self.entries
+            .iter()
+            .any(|e| e.tracked.state() == SubtaskState::Failed)
     }
 
     /// The progress of the poll just applied; clears the "newly" lists.

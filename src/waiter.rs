@@ -435,7 +435,8 @@ impl<'c> Run<'c> {
             // off in case the last subtask has stalled.
             let late = now.saturating_duration_since(end);
             if late <= step * 2 {
-                return (step / 3).clamp(MIN_OVERDUE, config.poll.max_interval);
+                // Not `clamp`: a poll cap below MIN_OVERDUE is valid and wins.
+                return (step / 3).max(MIN_OVERDUE).min(config.poll.max_interval);
             }
             return self.overdue_schedule.next_delay();
         }

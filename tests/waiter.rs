@@ -732,3 +732,75 @@ fn end_to_end_over_http_in_virtual_time() {
     let last_end = JobPlan::generate(JOB, &spec).last_end().unwrap();
     assert!(outcome.elapsed >= last_end);
 }
+
+#[test]
+fn expected_subtasks_deleted_after_finishing_still_count() {
+    let mut early = desktop(0, 0, Some(30), Outcome::Success);
+    early.deleted_at = Some(secs(60));
+    let rig = Rig::new(job(vec![early, desktop(1, 0, Some(300), Outcome::Success)]));
+    let outcome = rig
+        .waiter()
+        .expect_subtasks(2)
+        .build()
+        .unwrap()
+        .wait(JOB)
+        .unwrap();
+    assert!(outcome.elapsed < secs(330), "{:?}", outcome.elapsed);
+    assert_eq!(outcome.counts().total, 2);
+}
+
+#[test]
+fn a_poll_cap_below_two_seconds_is_honoured() {
+    let rig = Rig::new(job(vec![desktop(0, 0, Some(600), Outcome::Success)]));
+    let outcome = rig
+        .waiter()
+        .poll(BackoffPolicy::new(
+            Duration::from_millis(500),
+            2.0,
+            secs(1),
+            0.0,
+        ))
+        .build()
+        .unwrap()
+        .wait(JOB)
+        .unwrap();
+    // Overdue polls were capped at 1 s instead of panicking on a 2 s floor.
+    assert!(outcome.is_success());
+    assert!(outcome.elapsed <= secs(602), "{:?}", outcome.elapsed);
+}
+
+#[test]
+fn the_status_filter_keeps_predicting_after_subtasks_leave_it() {
+    // 20 desktops finish early, one runs from 60 to 90 s, 9 run about 20 minutes: filtered
+    // polls must not lose the prediction when the 60-90 s desktop drops out of them.
+    let mut desktops: Vec<_> = (0..20)
+        .map(|i| desktop(i, 0, Some(30), Outcome::Success))
+        .collect();
+    desktops.push(desktop(20, 60, Some(90), Outcome::Success));
+    desktops.extend((21..30).map(|i| desktop(i, 0, Some(1190 + i as u64), Outcome::Success)));
+    let run = |filter: bool| {
+        let rig = Rig::new(job(desktops.clone()));
+        let outcome = rig
+            .waiter()
+            .page_size(10)
+            .status_filter(filter)
+            .build()
+            .unwrap()
+            .wait(JOB)
+            .unwrap();
+        assert_eq!(outcome.counts().succeeded, 30);
+        outcome
+    };
+    let (filtered, full) = (run(true), run(false));
+    assert!(
+        filtered.requests <= full.requests,
+        "{} > {}",
+        filtered.requests,
+        full.requests
+    );
+    assert!(
+        filtered.elapsed <= secs(1219 + 10),
+        "{:?}",
+        filtered.elapsed
+    );
+}
