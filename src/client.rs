@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::credentials::{Credentials, ENV_PROJECT_ID};
+use crate::credentials::{required_env, Credentials, ENV_PROJECT_ID};
 use crate::error::{Error, TransportKind};
 use crate::model::SubJobPage;
 use crate::query::{validate_id, SubJobQuery};
@@ -417,12 +417,7 @@ impl ClientBuilder {
     ///
     /// [`Error::MissingEnv`] when it is unset or empty.
     pub fn project_id_from_env(self) -> Result<Self, Error> {
-        let id = std::env::var(ENV_PROJECT_ID)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(Error::MissingEnv {
-                variable: ENV_PROJECT_ID,
-            })?;
+        let id = required_env(ENV_PROJECT_ID)?;
         Ok(self.project_id(id.trim()))
     }
 

@@ -119,8 +119,8 @@ impl Credentials {
     /// [`Error::MissingEnv`] naming the first variable that is unset or empty.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
-        let ak = get(ENV_AK).ok_or(Error::MissingEnv { variable: ENV_AK })?;
-        let sk = get(ENV_SK).ok_or(Error::MissingEnv { variable: ENV_SK })?;
+        let ak = required(ENV_AK, get(ENV_AK))?;
+        let sk = required(ENV_SK, get(ENV_SK))?;
         Self::build_access_key(ak, sk, get(ENV_SECURITY_TOKEN))
     }
 
@@ -148,6 +148,20 @@ impl Credentials {
             security_token: token.map(|t| Secret(t.trim().to_owned())),
         }))
     }
+}
+
+/// The value of environment variable `name`, unless unset or blank.
+///
+/// # Errors
+///
+/// [`Error::MissingEnv`] naming the variable.
+pub(crate) fn required_env(name: &'static str) -> Result<String, Error> {
+    let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    required(name, value)
+}
+
+fn required(variable: &'static str, value: Option<String>) -> Result<String, Error> {
+    value.ok_or(Error::MissingEnv { variable })
 }
 
 /// A token travels in a header: it must be non-empty visible ASCII, or the request could not

@@ -55,7 +55,7 @@ pub enum Error {
         limit: u64,
     },
     /// Paging would go past the documented maximum offset of the service.
-    #[error("listing needs offset {offset}, past the service's documented maximum of 10000 ({total_count} subtasks match); narrow the query")]
+    #[error("listing needs offset {offset}, past the service's documented maximum of {} ({total_count} subtasks match); narrow the query", crate::query::MAX_OFFSET)]
     OffsetLimit {
         /// The offset the next page would need.
         offset: u64,

@@ -18,7 +18,7 @@ pub struct TrackedSubtask {
 }
 
 impl TrackedSubtask {
-    /// The subtask's ID (or a positional placeholder when the service gave none).
+    /// The subtask's ID, if the service gave one.
     pub fn id(&self) -> Option<&str> {
         self.sub_job.id.as_deref()
     }
@@ -97,7 +97,7 @@ pub struct Counts {
     pub total: usize,
     /// `WAITING`.
     pub waiting: usize,
-    /// `RUNNING`, or a status this crate does not know.
+    /// `RUNNING`, a status this crate does not know, or no status.
     pub running: usize,
     /// `SUCCESS`.
     pub succeeded: usize,
@@ -202,7 +202,8 @@ pub struct Progress {
     pub newly_succeeded: Vec<SubJob>,
     /// Subtasks that became `FAILED` in this poll.
     pub newly_failed: Vec<SubJob>,
-    /// Mean `process` over subtasks that report it (finished ones count 100), if any do.
+    /// Mean `process` over subtasks that report it (`SUCCESS` counts 100; a failed one
+    /// keeps the progress it had), if any do.
     pub mean_process: Option<f64>,
 }
 

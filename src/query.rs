@@ -212,14 +212,15 @@ impl SubJobQueryBuilder {
         }
         if let Some(limit) = self.limit {
             if limit > MAX_LIMIT {
-                return Err(Error::invalid("limit", limit, "must be between 0 and 1000"));
+                let reason = format!("must be between 0 and {MAX_LIMIT}");
+                return Err(Error::invalid("limit", limit, &reason));
             }
         }
         if self.offset > MAX_OFFSET {
             return Err(Error::invalid(
                 "offset",
                 self.offset,
-                "the service documents a maximum of 10000",
+                &format!("the service documents a maximum of {MAX_OFFSET}"),
             ));
         }
         if let Some(SubJobStatus::Unknown(text)) = self

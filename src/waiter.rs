@@ -23,7 +23,7 @@ pub const DEFAULT_RETRY: BackoffPolicy =
 /// Default retry schedule after a 429: the gateway's budgets span minutes.
 pub const DEFAULT_THROTTLE_RETRY: BackoffPolicy =
     BackoffPolicy::new(Duration::from_secs(5), 2.0, Duration::from_secs(60), 0.2);
-/// Default number of consecutive failed attempts of one request before giving up.
+/// Default number of retries of one request (so 9 attempts) before giving up.
 pub const DEFAULT_MAX_RETRIES: u32 = 8;
 /// Default longest sleep when progress predicts a distant end.
 pub const DEFAULT_MAX_PREDICTED_INTERVAL: Duration = Duration::from_secs(300);
@@ -494,7 +494,7 @@ impl<'c> Run<'c> {
 /// | [`status_filter`](Self::status_filter) | on |
 /// | [`retry`](Self::retry) (5xx, timeouts, resets) | 1 s, ×2, capped at 16 s, ±20 % |
 /// | [`throttle_retry`](Self::throttle_retry) (429) | 5 s, ×2, capped at 60 s, ±20 %, at least `Retry-After` |
-/// | [`max_retries`](Self::max_retries) | 8 consecutive failures of one request |
+/// | [`max_retries`](Self::max_retries) | 8 retries of one request (9 failed attempts end the wait) |
 /// | [`request_timeout`](Self::request_timeout) | 30 s, capped by the time left (at least 5 s) |
 /// | [`page_size`](Self::page_size) | 1000 |
 /// | [`expect_subtasks`](Self::expect_subtasks) | 1 |
@@ -586,8 +586,9 @@ impl<S: SubJobSource> WaiterBuilder<S> {
         self
     }
 
-    /// How many consecutive retryable failures of one request end the wait with the last
-    /// error. Authentication and other permanent errors end it at once.
+    /// How many times one request is retried after retryable failures; the next failure
+    /// ends the wait with the last error (so `n + 1` failed attempts in a row).
+    /// Authentication and other permanent errors end it at once.
     ///
     /// Defaults to 8.
     pub fn max_retries(mut self, retries: u32) -> Self {
@@ -689,7 +690,7 @@ impl<S: SubJobSource> WaiterBuilder<S> {
             return Err(Error::invalid(
                 "page_size",
                 config.page_size,
-                "must be between 1 and 1000",
+                &format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
         Ok(Waiter {
