@@ -41,10 +41,10 @@ use crate::run::{wait_and_report, Job, Output, SetupError};
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            // Help and version exit 0, usage errors 2.
-            let _ = error.print();
-            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        Err(error) if error.use_stderr() => return usage_error(&error),
+        Err(help_or_version) => {
+            let _ = help_or_version.print();
+            return ExitCode::SUCCESS;
         }
     };
     let (format, quiet) = match &cli.command {
@@ -77,11 +77,42 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Bad flags: clap's message on stderr and exit 2 — and, when `--output json` was asked
+/// for, the one JSON object on stdout that every run promises.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value_of = |flag: &str| {
+        let inline = format!("{flag}=");
+        args.iter()
+            .enumerate()
+            .find_map(|(i, arg)| match arg.strip_prefix(&inline) {
+                Some(value) => Some(value.to_owned()),
+                None => (arg == flag).then(|| args.get(i + 1).cloned()).flatten(),
+            })
+    };
+    if value_of("--output").as_deref() == Some("json") {
+        let message = error.kind().as_str().unwrap_or("invalid usage").to_owned();
+        let detail = error.to_string();
+        let first_line = detail.lines().next().unwrap_or(&message);
+        let cause: Box<dyn std::error::Error> =
+            first_line.trim_start_matches("error: ").to_owned().into();
+        let job_id = value_of("--job-id").unwrap_or_default();
+        // Prints the JSON, and the message as one line on stderr.
+        report::Report::misconfigured(&job_id, cause.as_ref()).print(true, true);
+    } else {
+        let _ = error.print();
+    }
+    ExitCode::from(2)
+}
+
 /// `RUST_LOG` sets the level; warnings only by default. Lines go to stderr, around the
 /// progress bar when one is drawn.
 fn init_logging(output: &Output) {
     // The waiter logs each retry as a warning; a progress display reports retries itself.
-    let default = if output.progress.reports_retries() {
+    let default = if output.quiet {
+        // --quiet promises the summary line only.
+        "error"
+    } else if output.progress.reports_retries() {
         "warn,wks_waiter::waiter=error"
     } else {
         "warn"
