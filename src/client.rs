@@ -455,6 +455,7 @@ impl ClientBuilder {
     }
 
     /// Whether to use the proxy from `HTTPS_PROXY`/`ALL_PROXY` (honouring `NO_PROXY`).
+    /// Loopback endpoints are always reached directly.
     ///
     /// Defaults to `true`.
     pub fn proxy_from_env(mut self, enabled: bool) -> Self {
@@ -540,7 +541,9 @@ impl ClientBuilder {
             // credentials to another host.
             .max_redirects(0)
             .max_redirects_will_error(false);
-        if !self.proxy_from_env {
+        // A proxy cannot reach this machine's loopback on our behalf: the simulator and
+        // other local endpoints are always reached directly.
+        if !self.proxy_from_env || endpoint.is_loopback() {
             config = config.proxy(None);
         }
         let agent = config.build().new_agent();

@@ -650,8 +650,17 @@ fn cancelling_from_another_thread_wakes_a_sleeping_waiter() {
         rx.recv().unwrap();
         cancel.cancel();
     });
-    let err = waiter.wait_observed(JOB, &mut Signal(tx)).unwrap_err();
+    // The wait runs on its own thread so that a broken wake-up fails this test after 30 s
+    // instead of hanging it for the hour.
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(waiter.wait_observed(JOB, &mut Signal(tx)));
+    });
+    let result = done_rx
+        .recv_timeout(secs(30))
+        .expect("a cancelled waiter did not wake within 30 s");
     canceller.join().unwrap();
+    let err = result.unwrap_err();
     let WaitError::Cancelled { partial } = err else {
         panic!("{err:?}")
     };

@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use super::SplitMix64;
+use crate::schedule::SplitMix64;
 
 /// A misbehaviour of the service or the network, applied to one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,13 +122,13 @@ impl FaultPlan {
         let random = self.random.as_ref()?;
         // Jumping straight to the index-th state of the stream keeps draws independent of
         // how many requests came before: no shared mutable generator.
-        let mut rng = SplitMix64::new(
+        let mut rng = SplitMix64(
             random
                 .seed
                 .wrapping_add(index.wrapping_mul(SplitMix64::GAMMA)),
         );
         // A NaN rate compares false: no faults.
-        let hit = rng.unit() < random.rate;
+        let hit = rng.next_f64() < random.rate;
         if random.choices.is_empty() || !hit {
             return None;
         }

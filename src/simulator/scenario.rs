@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::{SplitMix64, DEFAULT_PROJECT_ID};
+use super::DEFAULT_PROJECT_ID;
 use crate::model::SubJob;
+use crate::schedule::SplitMix64;
 use crate::sign::format_sdk_date;
 
 /// The product every simulated desktop is created with.
@@ -197,7 +198,7 @@ impl JobPlan {
     ///
     /// The job ID is mixed into the seed, so two jobs of one scenario never share subtask IDs.
     pub fn generate(job_id: &str, spec: &TimelineSpec) -> JobPlan {
-        let mut rng = SplitMix64::new(spec.seed ^ fnv1a(job_id.as_bytes()));
+        let mut rng = SplitMix64(spec.seed ^ fnv1a(job_id.as_bytes()));
         let count = spec.desktops;
         let mut failing = vec![false; count];
         // A partial Fisher-Yates shuffle picks exactly `failures` distinct desktops.
@@ -295,7 +296,7 @@ fn uniform_below(rng: &mut SplitMix64, bound: Duration) -> Duration {
 
 /// A random version-4 UUID in the usual 8-4-4-4-12 form.
 fn uuid_like(rng: &mut SplitMix64) -> String {
-    let (high, low) = (rng.next(), rng.next());
+    let (high, low) = (rng.next_u64(), rng.next_u64());
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         high >> 32,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::faults::FaultPlan;
 use super::scenario::Scenario;
@@ -47,17 +47,18 @@ const VIRTUAL_ORIGIN: &str = "http://simulator.invalid";
 pub struct VirtualSource {
     service: Service,
     clock: Arc<ManualClock>,
+    /// The clock's elapsed time when this source was made: its virtual zero, as a
+    /// [`Simulator`](super::Simulator)'s is its start.
+    zero: Duration,
 }
 
 impl VirtualSource {
-    /// Serves `scenario` at the virtual time of `clock` (its [`elapsed`](ManualClock::elapsed)).
+    /// Serves `scenario` at the virtual time of `clock`, counted from now.
     pub fn new(scenario: Scenario, clock: Arc<ManualClock>) -> Self {
-        let wall_zero = clock
-            .system_time()
-            .checked_sub(clock.elapsed())
-            .unwrap_or(UNIX_EPOCH);
+        let wall_zero = clock.system_time();
         Self {
             service: Service::new(scenario, FaultPlan::new(), Identity::simulated(), wall_zero),
+            zero: clock.elapsed(),
             clock,
         }
     }
@@ -106,7 +107,7 @@ impl SubJobSource for VirtualSource {
                 headers: &headers,
                 body: b"",
             },
-            self.clock.elapsed(),
+            self.clock.elapsed().saturating_sub(self.zero),
             self.clock.system_time(),
         );
         let transport = |kind, source| Error::Transport {
