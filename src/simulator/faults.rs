@@ -32,7 +32,9 @@ pub enum Fault {
     /// The headers announce the full body, half of it is sent, and the connection is
     /// closed: the client sees the transfer fail.
     DropConnection,
-    /// The right response, delayed by this long.
+    /// The right response, delayed by this long. Over HTTP the delay is real time, whatever
+    /// the simulator's clock (it exists to trip the client's real timeouts); a
+    /// [`VirtualSource`](super::VirtualSource) advances its `ManualClock` instead.
     Slow(Duration),
 }
 

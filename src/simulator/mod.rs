@@ -5,7 +5,8 @@
 //! from `end_at`, gone from `deleted_at`). A [`FaultPlan`] scripts what goes wrong: throttling,
 //! error statuses, truncated bodies, dropped connections, slow answers.
 //!
-//! One request handler serves both front ends, so they cannot drift apart:
+//! One request handler serves both front ends, so their answers cannot drift apart (only a
+//! [`Fault::Slow`] differs: real time over HTTP, virtual time in-process):
 //!
 //! - [`Simulator`]: a real HTTP server on `127.0.0.1`, checking SDK-HMAC-SHA256 signatures
 //!   (or an IAM token) as the API gateway does, for tests of the real [`Client`](crate::Client);
