@@ -191,7 +191,7 @@ pub(crate) fn interpret_response(
     if !(200..300).contains(&status) {
         return Err(ApiError::from_response(status, body, request_id, retry_after).into());
     }
-    match serde_json::from_slice::<SubJobPage>(body) {
+    match SubJobPage::from_json(body) {
         Ok(page) => Ok(FetchedPage::new(page, body.len(), request_id)),
         Err(source) => Err(Error::Decode {
             status,

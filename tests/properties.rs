@@ -8,6 +8,13 @@ use wks_waiter::{
     canonical_query, sign, AccessKey, Credentials, SignableRequest, SubJob, SubJobPage,
 };
 
+const VALID_PAGE: &str = r#"{"total_count":2,"jobs":[{"status":"RUNNING","process":40,
+"entities":{"user_name":"user-test-01","product_id":"workspace.c2.large.windows",
+"desktop_id":"9d30c8ac-77b5-4453-80da-8f027223ee99","desktop_name":"d1"},
+"job_id":"0e2dae94-23ff-449a-bb9c-1b808cf2106d","job_type":"createDesktops",
+"begin_time":"2020-04-10 06:45:14","end_time":"","id":"e43caef5-e478-4624-9e8c-b0b636331cbc"},
+{"status":"FAILED","error_code":"WKS.0120","fail_reason":"no capacity \u00e9","id":"x2"}]}"#;
+
 fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
@@ -87,13 +94,29 @@ fn key(sk: &str) -> AccessKey {
 proptest! {
     #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = serde_json::from_slice::<SubJobPage>(&bytes);
+        let _ = SubJobPage::from_json(&bytes);
+    }
+
+    #[test]
+    fn decoding_mutated_pages_never_panics(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Random bytes rarely get past the first one; damage a real page instead, so the
+        // decoder is driven deep into subtasks, entities and statuses before it fails.
+        let mut bytes = VALID_PAGE.as_bytes().to_vec();
+        for (at, byte) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1).max(1));
+        let _ = SubJobPage::from_json(&bytes);
     }
 
     #[test]
     fn decoding_arbitrary_json_never_panics(value in arbitrary_json()) {
         let text = serde_json::to_vec(&value).unwrap();
-        let _ = serde_json::from_slice::<SubJobPage>(&text);
+        let _ = SubJobPage::from_json(&text);
         let _ = serde_json::from_value::<SubJobPage>(value);
     }
 
@@ -155,4 +178,11 @@ proptest! {
         }
         prop_assert_ne!(sign(&request, &signing_key, at).signature, original);
     }
+}
+
+#[test]
+fn the_page_the_mutations_start_from_is_valid() {
+    let page = SubJobPage::from_json(VALID_PAGE.as_bytes()).unwrap();
+    assert_eq!((page.total_count, page.jobs.len()), (2, 2));
+    assert_eq!(page.jobs[1].fail_reason.as_deref(), Some("no capacity é"));
 }
