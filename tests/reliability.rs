@@ -658,10 +658,11 @@ fn a_request_hanging_at_the_deadline_ends_the_wait_one_request_timeout_later() {
     assert!(log[4].at >= max_wait, "{:?}", log[4].at);
     let timeout = last_error.as_ref().expect("the hanging request's error");
     assert!(timeout.is_timeout(), "{timeout:?}");
-    // One request timeout past the deadline, give or take the real time the test's own
-    // requests took.
+    // One request timeout past the deadline, plus the real time the test's own requests
+    // took: up to a second on a loaded 2-core machine running the soak beside this test.
     assert!(
-        *elapsed >= max_wait + REQUEST_TIMEOUT && *elapsed <= max_wait + REQUEST_TIMEOUT * 2,
+        *elapsed >= max_wait + REQUEST_TIMEOUT
+            && *elapsed <= max_wait + REQUEST_TIMEOUT + Duration::from_secs(1),
         "{elapsed:?}"
     );
     assert!(took >= REQUEST_TIMEOUT && took < secs(5), "{took:?}");
