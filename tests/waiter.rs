@@ -70,6 +70,14 @@ impl Rig {
             .wait(JOB)
     }
 
+    fn wait_expecting(&self, subtasks: usize) -> Result<JobOutcome, WaitError> {
+        self.waiter()
+            .expect_subtasks(subtasks)
+            .build()
+            .unwrap()
+            .wait(JOB)
+    }
+
     fn requests(&self) -> usize {
         self.source.requests().len()
     }
@@ -212,27 +220,16 @@ fn late_visibility_is_not_success() {
 
 #[test]
 fn expect_subtasks_waits_for_all_to_appear() {
-    let mut desktops = vec![desktop(0, 0, Some(10), Outcome::Success)];
-    let mut late = desktop(1, 200, Some(260), Outcome::Success);
-    late.visible_at = secs(180);
-    desktops.push(late);
-    let rig = Rig::new(job(desktops));
-    let outcome = rig
-        .waiter()
-        .expect_subtasks(2)
-        .build()
-        .unwrap()
-        .wait(JOB)
-        .unwrap();
+    let scenario = || {
+        let mut late = desktop(1, 200, Some(260), Outcome::Success);
+        late.visible_at = secs(180);
+        job(vec![desktop(0, 0, Some(10), Outcome::Success), late])
+    };
+    let outcome = Rig::new(scenario()).wait_expecting(2).unwrap();
     assert_eq!(outcome.counts().succeeded, 2);
     assert!(outcome.elapsed >= secs(260));
     // Without the expectation the first visible desktop alone looks like the whole job.
-    let rig = Rig::new(job(vec![desktop(0, 0, Some(10), Outcome::Success), {
-        let mut late = desktop(1, 200, Some(260), Outcome::Success);
-        late.visible_at = secs(180);
-        late
-    }]));
-    assert_eq!(rig.wait().unwrap().counts().total, 1);
+    assert_eq!(Rig::new(scenario()).wait().unwrap().counts().total, 1);
 }
 
 #[test]
@@ -747,13 +744,7 @@ fn expected_subtasks_deleted_after_finishing_still_count() {
     let mut early = desktop(0, 0, Some(30), Outcome::Success);
     early.deleted_at = Some(secs(60));
     let rig = Rig::new(job(vec![early, desktop(1, 0, Some(300), Outcome::Success)]));
-    let outcome = rig
-        .waiter()
-        .expect_subtasks(2)
-        .build()
-        .unwrap()
-        .wait(JOB)
-        .unwrap();
+    let outcome = rig.wait_expecting(2).unwrap();
     assert!(outcome.elapsed < secs(330), "{:?}", outcome.elapsed);
     assert_eq!(outcome.counts().total, 2);
 }
