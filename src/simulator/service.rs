@@ -339,6 +339,20 @@ impl Service {
                 "the X-Project-Id header must name the project of the path",
             ));
         }
+        // Workspace requires it even on GET; a client that drops it must fail here too.
+        let json = request.header("content-type").is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+        if !json {
+            return Err(failure(
+                400,
+                "WKS.0001",
+                "Invalid request parameter",
+                "Content-Type must be application/json",
+            ));
+        }
         let query = ListQuery::parse(request.query)?;
         Ok(self.page(&query, at))
     }
@@ -574,9 +588,12 @@ mod tests {
         Service::new(scenario, FaultPlan::new(), Identity::simulated(), wall())
     }
 
+    /// The header Workspace requires on every request, GET included.
+    const JSON: (&str, &str) = ("Content-Type", "application/json");
+
     /// A GET authenticated with the IAM token.
     fn get(service: &Service, query: &str, at: Duration) -> Reply {
-        let headers = [("X-Auth-Token", DEFAULT_TOKEN)];
+        let headers = [("X-Auth-Token", DEFAULT_TOKEN), JSON];
         let request = Request {
             method: "GET",
             path: PATH,
@@ -595,7 +612,7 @@ mod tests {
         extra: &[(&str, &str)],
     ) -> Reply {
         let query = "job_id=job-1";
-        let mut headers = vec![("host", "127.0.0.1:9")];
+        let mut headers = vec![("host", "127.0.0.1:9"), JSON];
         headers.extend_from_slice(extra);
         let signature = sign(
             &SignableRequest {
@@ -753,7 +770,7 @@ mod tests {
             Some("sim-00000000000000000000000000000000")
         );
         assert_eq!(reply.header("content-type"), Some("application/json"));
-        let headers = [("X-Auth-Token", DEFAULT_TOKEN)];
+        let headers = [("X-Auth-Token", DEFAULT_TOKEN), JSON];
         let mut request = Request {
             method: "GET",
             path: "/v2/0605767a3300d5762fb7c0186d9e1779/workspace-sub-jobs/",
@@ -908,12 +925,34 @@ mod tests {
         );
     }
 
-    fn get_with(service: &Service, headers: &[(&str, &str)]) -> Reply {
+    #[test]
+    fn the_json_content_type_is_required() {
+        let service = service(Scenario::desktops("job-1", 1));
         let request = Request {
             method: "GET",
             path: PATH,
             query: "job_id=job-1",
-            headers,
+            headers: &[("X-Auth-Token", DEFAULT_TOKEN)],
+            body: b"",
+        };
+        let reply = service.handle(&request, Duration::ZERO, wall());
+        assert_eq!(
+            (reply.status, error_code(&reply)),
+            (400, "WKS.0001".to_owned())
+        );
+        let detail = json(&reply)["error_detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("Content-Type"), "{detail}");
+    }
+
+    /// A GET with `headers` and the JSON content type.
+    fn get_with(service: &Service, headers: &[(&str, &str)]) -> Reply {
+        let mut headers = headers.to_vec();
+        headers.push(JSON);
+        let request = Request {
+            method: "GET",
+            path: PATH,
+            query: "job_id=job-1",
+            headers: &headers,
             body: b"",
         };
         service.handle(&request, Duration::ZERO, wall())
@@ -941,7 +980,7 @@ mod tests {
         // Sent but not signed: append the header after signing.
         let reply = {
             let query = "job_id=job-1";
-            let mut headers = vec![("host", "h"), pid];
+            let mut headers = vec![("host", "h"), pid, JSON];
             let signature = sign(
                 &SignableRequest {
                     method: "GET",
