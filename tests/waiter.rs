@@ -78,6 +78,16 @@ impl Rig {
             .wait(JOB)
     }
 
+    /// The `offset` of each of the first `n` requests ("0" when not sent).
+    fn offsets(&self, n: usize) -> Vec<String> {
+        self.source
+            .requests()
+            .iter()
+            .take(n)
+            .map(|r| r.query_values("offset").first().unwrap_or(&"0").to_string())
+            .collect()
+    }
+
     fn requests(&self) -> usize {
         self.source.requests().len()
     }
@@ -251,18 +261,8 @@ fn thousands_of_subtasks_over_capped_pages() {
         outcome.subtasks.iter().map(|s| s.id().unwrap()).collect();
     assert_eq!(ids.len(), 3000);
     // Every page of a listing was read: a full listing of 3000 at 400 a page is 8 requests.
-    let first_poll: Vec<_> = rig.source.requests().into_iter().take(8).collect();
-    let offsets: Vec<String> = first_poll
-        .iter()
-        .map(|r| {
-            r.query
-                .iter()
-                .find(|(k, _)| k == "offset")
-                .map_or("0".into(), |(_, v)| v.clone())
-        })
-        .collect();
     assert_eq!(
-        offsets,
+        rig.offsets(8),
         ["0", "400", "800", "1200", "1600", "2000", "2400", "2800"]
     );
 }
@@ -396,19 +396,8 @@ fn a_failure_on_page_three_retries_only_page_three() {
     );
     let outcome = rig.wait().unwrap();
     assert_eq!(outcome.counts().total, 250);
-    let requests = rig.source.requests();
-    let offsets: Vec<String> = requests
-        .iter()
-        .take(4)
-        .map(|r| {
-            r.query
-                .iter()
-                .find(|(k, _)| k == "offset")
-                .map_or("0".into(), |(_, v)| v.clone())
-        })
-        .collect();
-    assert_eq!(offsets, ["0", "100", "200", "200"]);
-    assert_eq!(requests[2].status, 500);
+    assert_eq!(rig.offsets(4), ["0", "100", "200", "200"]);
+    assert_eq!(rig.source.requests()[2].status, 500);
 }
 
 #[test]

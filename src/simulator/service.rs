@@ -611,6 +611,17 @@ mod tests {
         signed_at: SystemTime,
         extra: &[(&str, &str)],
     ) -> Reply {
+        signed_get_with_unsigned(service, key, signed_at, extra, &[])
+    }
+
+    /// Like [`signed_get`], also sending `unsigned` headers added after signing.
+    fn signed_get_with_unsigned(
+        service: &Service,
+        key: &AccessKey,
+        signed_at: SystemTime,
+        extra: &[(&str, &str)],
+        unsigned: &[(&str, &str)],
+    ) -> Reply {
         let query = "job_id=job-1";
         let mut headers = vec![("host", "127.0.0.1:9"), JSON];
         headers.extend_from_slice(extra);
@@ -627,6 +638,7 @@ mod tests {
         );
         headers.push(("X-Sdk-Date", &signature.sdk_date));
         headers.push(("Authorization", &signature.authorization));
+        headers.extend_from_slice(unsigned);
         let request = Request {
             method: "GET",
             path: PATH,
@@ -977,33 +989,9 @@ mod tests {
         let wrong = [pid, ("x-security-token", "other-token")];
         assert_eq!(signed_get(&service, &key(None), wall(), &wrong).status, 401);
         assert_eq!(signed_get(&service, &key(None), wall(), &[pid]).status, 401);
-        // Sent but not signed: append the header after signing.
-        let reply = {
-            let query = "job_id=job-1";
-            let mut headers = vec![("host", "h"), pid, JSON];
-            let signature = sign(
-                &SignableRequest {
-                    method: "GET",
-                    path: PATH,
-                    query,
-                    headers: &headers,
-                    body: b"",
-                },
-                &key(None),
-                wall(),
-            );
-            headers.push(("X-Sdk-Date", &signature.sdk_date));
-            headers.push(("Authorization", &signature.authorization));
-            headers.push(("X-Security-Token", "session-token"));
-            let request = Request {
-                method: "GET",
-                path: PATH,
-                query,
-                headers: &headers,
-                body: b"",
-            };
-            service.handle(&request, Duration::ZERO, wall())
-        };
+        // Sent but not signed: the header is added after signing.
+        let token = [("X-Security-Token", "session-token")];
+        let reply = signed_get_with_unsigned(&service, &key(None), wall(), &[pid], &token);
         assert_eq!(reply.status, 401);
     }
 }
