@@ -8,8 +8,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wks_waiter::{
-    sign, Credentials, Error, FetchedPage, SignableRequest, SubJobPage, SubJobQuery, SubJobSource,
-    Waiter,
+    model::{JobDetails, SubtaskPage},
+    signing::{sign, SignableRequest},
+    source::{FetchedJob, FetchedPage, JobsApi},
+    Credentials, Error, SubtaskQuery, Waiter,
 };
 
 /// A realistic page: every documented field filled, as a finished desktop job lists them.
@@ -62,14 +64,24 @@ impl Pages {
     }
 }
 
-impl SubJobSource for Pages {
-    fn fetch_page(&self, query: &SubJobQuery, _: Option<Duration>) -> Result<FetchedPage, Error> {
+impl JobsApi for Pages {
+    fn project_id(&self) -> &str {
+        "bench-project"
+    }
+
+    fn fetch_job(&self, _: &str, _: Option<Duration>) -> Result<FetchedJob, Error> {
+        let body = format!(r#"{{"status":"SUCCESS","sub_jobs_total":{}}}"#, self.total);
+        let job = JobDetails::from_json(body.as_bytes()).expect("bench job is valid");
+        Ok(FetchedJob::new(job, body.len(), None))
+    }
+
+    fn fetch_page(&self, query: &SubtaskQuery, _: Option<Duration>) -> Result<FetchedPage, Error> {
         let index = query.offset() as usize / self.page_size;
         let body = self
             .bodies
             .get(index)
             .map_or(&b"{\"total_count\":0}"[..], Vec::as_slice);
-        let page = SubJobPage::from_json(body).expect("bench pages are valid");
+        let page = SubtaskPage::from_json(body).expect("bench pages are valid");
         assert!(page.total_count as usize == self.total);
         Ok(FetchedPage::new(page, body.len(), None))
     }
@@ -80,7 +92,7 @@ fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("page_of_1000_subtasks", |b| {
-        b.iter(|| SubJobPage::from_json(black_box(&body)).unwrap())
+        b.iter(|| SubtaskPage::from_json(black_box(&body)).unwrap())
     });
     group.finish();
 }
@@ -93,7 +105,7 @@ fn signing(c: &mut Criterion) {
     .unwrap() else {
         unreachable!()
     };
-    let query = SubJobQuery::builder()
+    let query = SubtaskQuery::builder()
         .job_id("0e2dae94-23ff-449a-bb9c-1b808cf2106d")
         .limit(1000)
         .offset(2000)

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use wks_waiter::simulator::{JobPlan, Scenario, TimelineSpec, VirtualSource};
 use wks_waiter::{
-    collect_pages, virtual_time, Cancellation, Clock, Error, FetchedPage, ManualClock,
-    ManualSleeper, Sleeper, SubJobQuery, SubJobSource, Waiter,
+    source::{collect_pages, FetchedJob, FetchedPage, JobsApi},
+    test_util::{virtual_time, ManualClock, ManualSleeper},
+    time::{Clock, Sleeper},
+    Cancellation, Error, SubtaskQuery, Waiter,
 };
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
@@ -95,10 +97,18 @@ struct Progressless<'a> {
     rewrite: fn(Option<u32>) -> Option<u32>,
 }
 
-impl SubJobSource for Progressless<'_> {
+impl JobsApi for Progressless<'_> {
+    fn project_id(&self) -> &str {
+        self.inner.project_id()
+    }
+
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+        self.inner.fetch_job(job_id, timeout)
+    }
+
     fn fetch_page(
         &self,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error> {
         let mut fetched = self.inner.fetch_page(query, timeout)?;
@@ -110,7 +120,7 @@ impl SubJobSource for Progressless<'_> {
 }
 
 fn wait_with_default_waiter(
-    source: impl SubJobSource,
+    source: impl JobsApi,
     clock: &Arc<ManualClock>,
     sleeper: &Arc<ManualSleeper>,
     timeline: &Timeline,
@@ -145,7 +155,7 @@ fn fixed_loop(
     first: Duration,
     every: Duration,
 ) -> usize {
-    let query = SubJobQuery::for_job(JOB).unwrap();
+    let query = SubtaskQuery::for_job(JOB).unwrap();
     let never = Cancellation::new();
     sleeper.sleep(first, &never);
     for poll in 1.. {

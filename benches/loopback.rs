@@ -23,7 +23,7 @@
 //! # What is measured
 //!
 //! 1. **One 1,000-subtask page**, fetched [`PAGE_REQUESTS`] times over one keep-alive
-//!    connection (after [`WARMUP`] unmeasured requests) with [`Client::list_sub_jobs`], and
+//!    connection (after [`WARMUP`] unmeasured requests) with [`Client::list_subtasks`], and
 //!    with the Python SDK's `list_ita_sub_jobs` (`sdk_poll.py --pages 1 --limit 1000`).
 //!    Client CPU is the main thread's on-CPU time, from the first field of
 //!    `/proc/thread-self/schedstat` (nanoseconds) read before and after the loop, so the
@@ -60,8 +60,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use wks_waiter::simulator::{Scenario, Simulator, TimelineSpec};
 use wks_waiter::{
-    BackoffPolicy, Cancellation, Client, Clock, Credentials, Sleeper, SubJobQuery, SystemClock,
-    ThreadSleeper, Waiter, DEFAULT_MAX_PREDICTED_INTERVAL,
+    defaults::DEFAULT_MAX_PREDICTED_INTERVAL,
+    time::{Clock, Sleeper, SystemClock, ThreadSleeper},
+    BackoffPolicy, Cancellation, Client, Credentials, SubtaskQuery, Waiter,
 };
 
 /// The job every server holds (one job per server process).
@@ -254,14 +255,14 @@ fn page_cost(
     pause: Duration,
 ) -> Result<PageCost, String> {
     let client = connect(server)?;
-    let query = SubJobQuery::builder()
+    let query = SubtaskQuery::builder()
         .job_id(&server.job_id)
         .limit(PAGE_SIZE)
         .build()
         .map_err(|e| format!("query: {e}"))?;
     // One fetch through the waiter's path learns the body size; the loop below then uses
     // the public one-page call, which is the same request.
-    let first = wks_waiter::SubJobSource::fetch_page(&client, &query, None)
+    let first = wks_waiter::source::JobsApi::fetch_page(&client, &query, None)
         .map_err(|e| format!("first page: {e}"))?;
     let subtasks_per_page = first.page.jobs.len();
     let bytes_per_page = first.bytes;
@@ -273,7 +274,7 @@ fn page_cost(
     }
     for _ in 0..warmup {
         client
-            .list_sub_jobs(&query)
+            .list_subtasks(&query)
             .map_err(|e| format!("warm-up page: {e}"))?;
     }
 
@@ -288,7 +289,7 @@ fn page_cost(
         }
         let sent = clock.now();
         let page = client
-            .list_sub_jobs(&query)
+            .list_subtasks(&query)
             .map_err(|e| format!("page: {e}"))?;
         latencies.push(clock.now() - sent);
         // Read what a caller would, so nothing decoded goes unused.
@@ -860,7 +861,7 @@ fn print_page_run(run: &PageRun, how: &str) {
     let n = f64::from(rust.requests);
     let (rust_thread, rust_process) = (rust.thread_cpu_ms / n, rust.process_cpu_ms / n);
     println!(
-        "| wks-waiter `Client::list_sub_jobs`, {how} | {} | {rust_thread:.3} | {rust_process:.2} | \
+        "| wks-waiter `Client::list_subtasks`, {how} | {} | {rust_thread:.3} | {rust_process:.2} | \
          {:.2} / {:.1} | {:.2} | {:.1} |",
         rust.requests,
         rust.wall_ms_p50,

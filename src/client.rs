@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use crate::credentials::{required_env, Credentials, ENV_PROJECT_ID};
 use crate::error::{Error, TransportKind};
-use crate::model::SubJobPage;
-use crate::query::{validate_id, SubJobQuery};
-use crate::sign::{sign, SignableRequest};
-use crate::source::{collect_pages, interpret_response, FetchedPage, Listing, SubJobSource};
+use crate::model::{JobDetails, SubtaskPage};
+use crate::query::{validate_id, SubtaskQuery};
+use crate::signing::{sign, SignableRequest};
+use crate::source::{
+    collect_pages, interpret_job_response, interpret_response, FetchedJob, FetchedPage, JobsApi,
+    SubtaskList,
+};
 use crate::time::{Clock, SystemClock};
 
 /// Default connect timeout.
@@ -164,6 +167,8 @@ pub struct Client {
     base_url: String,
     /// The request path, prefix included: what is signed and sent.
     path: String,
+    /// The path of the job-details API without the job ID, prefix included.
+    jobs_path: String,
     /// `base_url` without the prefix, to which `path` is appended.
     origin: String,
     host_header: String,
@@ -206,7 +211,7 @@ impl Client {
     /// [`Error::Api`] for an error status, [`Error::Transport`] when the request did not
     /// complete, [`Error::Decode`] for a body that is not a page,
     /// [`Error::ResponseTooLarge`] past the body limit.
-    pub fn list_sub_jobs(&self, query: &SubJobQuery) -> Result<SubJobPage, Error> {
+    pub fn list_subtasks(&self, query: &SubtaskQuery) -> Result<SubtaskPage, Error> {
         Ok(self.fetch_page(query, None)?.page)
     }
 
@@ -214,16 +219,41 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`list_sub_jobs`](Self::list_sub_jobs), for the first page that fails, and
+    /// As [`list_subtasks`](Self::list_subtasks), for the first page that fails, and
     /// [`Error::OffsetLimit`] past the service's documented maximum offset.
-    pub fn list_all_sub_jobs(&self, query: &SubJobQuery) -> Result<Listing, Error> {
+    pub fn list_all_subtasks(&self, query: &SubtaskQuery) -> Result<SubtaskList, Error> {
         collect_pages(query, |q| self.fetch_page(q, None))
     }
 
-    fn send(&self, query: &SubJobQuery, timeout: Option<Duration>) -> Result<FetchedPage, Error> {
-        let path = &self.path;
+    /// Fetches the details of `job_id`: its job-level status, error and subtask count.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_subtasks`](Self::list_subtasks); an unknown job is an [`Error::Api`] with
+    /// status 404, an invalid ID an [`Error::InvalidConfig`] without a request.
+    pub fn get_job(&self, job_id: &str) -> Result<JobDetails, Error> {
+        Ok(self.fetch_job(job_id, None)?.job)
+    }
+
+    fn send(&self, query: &SubtaskQuery, timeout: Option<Duration>) -> Result<FetchedPage, Error> {
+        let response = self.get(&self.path, &query.canonical_string(), timeout)?;
+        interpret_response(
+            response.status,
+            response.request_id,
+            response.retry_after.as_deref(),
+            &response.body,
+        )
+        .map_err(|error| error.redact(&self.sent_secrets()))
+    }
+
+    /// One signed GET of `path` (prefix included) with the canonical query `canonical_query`.
+    fn get(
+        &self,
+        path: &str,
+        canonical_query: &str,
+        timeout: Option<Duration>,
+    ) -> Result<RawResponse, Error> {
         // The query string sent is the canonical one that was signed, byte for byte.
-        let canonical_query = query.canonical_string();
         let url = if canonical_query.is_empty() {
             format!("{}{path}", self.origin)
         } else {
@@ -250,7 +280,7 @@ impl Client {
                     &SignableRequest {
                         method: "GET",
                         path,
-                        query: &canonical_query,
+                        query: canonical_query,
                         headers: &signed,
                         body: b"",
                     },
@@ -301,8 +331,12 @@ impl Client {
             body.len(),
             request_id.as_deref().unwrap_or("none")
         );
-        interpret_response(status, request_id, retry_after.as_deref(), &body)
-            .map_err(|error| error.redact(&self.sent_secrets()))
+        Ok(RawResponse {
+            status,
+            request_id,
+            retry_after,
+            body,
+        })
     }
 
     /// The secrets this client puts in headers, which an echoing server could return.
@@ -328,10 +362,35 @@ fn read_body(body: &mut ureq::Body, limit: u64) -> Result<Vec<u8>, ureq::Error> 
     Ok(buffer)
 }
 
-impl SubJobSource for Client {
+/// A response as received, before interpretation.
+struct RawResponse {
+    status: u16,
+    request_id: Option<String>,
+    retry_after: Option<String>,
+    body: Vec<u8>,
+}
+
+impl JobsApi for Client {
+    fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+        validate_id("job_id", job_id)?;
+        let path = format!("{}/{job_id}", self.jobs_path);
+        let response = self.get(&path, "", timeout)?;
+        interpret_job_response(
+            response.status,
+            response.request_id,
+            response.retry_after.as_deref(),
+            &response.body,
+        )
+        .map_err(|error| error.redact(&self.sent_secrets()))
+    }
+
     fn fetch_page(
         &self,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error> {
         self.send(query, timeout)
@@ -552,6 +611,7 @@ impl ClientBuilder {
             agent,
             base_url: format!("{origin}{}", endpoint.prefix),
             path: format!("{}/v2/{project_id}/workspace-sub-jobs", endpoint.prefix),
+            jobs_path: format!("{}/v2/{project_id}/workspace-jobs", endpoint.prefix),
             origin,
             host_header: endpoint.host_header(),
             project_id,

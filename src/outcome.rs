@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{SubJob, SubJobStatus};
+use crate::model::{Subtask, SubtaskStatus};
 
 /// One subtask as the waiter last saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct TrackedSubtask {
     /// The subtask as last listed.
-    pub sub_job: SubJob,
+    pub subtask: Subtask,
     /// `true` when the subtask was listed before and is missing from a later complete
     /// listing (users may delete finished subtasks). Its last seen state is kept.
     pub vanished: bool,
@@ -20,14 +20,14 @@ pub struct TrackedSubtask {
 impl TrackedSubtask {
     /// The subtask's ID, if the service gave one.
     pub fn id(&self) -> Option<&str> {
-        self.sub_job.id.as_deref()
+        self.subtask.id.as_deref()
     }
 
     /// How this subtask counts in the outcome.
     pub fn state(&self) -> SubtaskState {
-        match &self.sub_job.status {
-            Some(SubJobStatus::Success) => SubtaskState::Succeeded,
-            Some(SubJobStatus::Failed) => SubtaskState::Failed,
+        match &self.subtask.status {
+            Some(SubtaskStatus::Success) => SubtaskState::Succeeded,
+            Some(SubtaskStatus::Failed) => SubtaskState::Failed,
             // Only finished subtasks can be deleted, so one that vanished while pending
             // finished unseen: its result is unknown, which is not a success.
             _ if self.vanished => SubtaskState::Failed,
@@ -67,13 +67,13 @@ pub struct DesktopFailure {
 
 impl DesktopFailure {
     fn of(tracked: &TrackedSubtask) -> Self {
-        let job = &tracked.sub_job;
+        let job = &tracked.subtask;
         let fail_reason = if tracked.vanished && !job.is_terminal() {
             Some(format!(
                 "subtask disappeared from the listing while {}; its final state is unknown",
                 job.status
                     .as_ref()
-                    .map_or("without a status", SubJobStatus::as_str)
+                    .map_or("without a status", SubtaskStatus::as_str)
             ))
         } else {
             job.fail_reason.clone()
@@ -111,10 +111,10 @@ impl Counts {
         let mut counts = Self::default();
         for tracked in subtasks {
             counts.total += 1;
-            match (tracked.state(), &tracked.sub_job.status) {
+            match (tracked.state(), &tracked.subtask.status) {
                 (SubtaskState::Succeeded, _) => counts.succeeded += 1,
                 (SubtaskState::Failed, _) => counts.failed += 1,
-                (SubtaskState::Pending, Some(SubJobStatus::Waiting)) => counts.waiting += 1,
+                (SubtaskState::Pending, Some(SubtaskStatus::Waiting)) => counts.waiting += 1,
                 (SubtaskState::Pending, _) => counts.running += 1,
             }
         }
@@ -199,9 +199,9 @@ pub struct Progress {
     /// Counts per state.
     pub counts: Counts,
     /// Subtasks that became `SUCCESS` in this poll.
-    pub newly_succeeded: Vec<SubJob>,
+    pub newly_succeeded: Vec<Subtask>,
     /// Subtasks that became `FAILED` in this poll.
-    pub newly_failed: Vec<SubJob>,
+    pub newly_failed: Vec<Subtask>,
     /// Mean `process` over subtasks that report it (`SUCCESS` counts 100; a failed one
     /// keeps the progress it had), if any do.
     pub mean_process: Option<f64>,

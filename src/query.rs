@@ -1,9 +1,8 @@
-//! The query of a sub-jobs listing, and the percent-encoding the signer and the wire share.
-
-use std::fmt::Write as _;
+//! The query of a sub-jobs listing.
 
 use crate::error::Error;
-use crate::model::SubJobStatus;
+use crate::model::SubtaskStatus;
+use crate::signing::canonical_query;
 
 /// The service's maximum page size, and the default.
 pub const MAX_LIMIT: u32 = 1000;
@@ -13,15 +12,15 @@ pub const MAX_OFFSET: u64 = 10_000;
 
 /// The query parameters of `GET /v2/{project_id}/workspace-sub-jobs`.
 ///
-/// Built with [`SubJobQuery::builder`], which validates every value.
+/// Built with [`SubtaskQuery::builder`], which validates every value.
 ///
 /// ```
-/// use wks_waiter::{SubJobQuery, SubJobStatus};
+/// use wks_waiter::{SubtaskQuery, SubtaskStatus};
 ///
-/// let query = SubJobQuery::builder()
+/// let query = SubtaskQuery::builder()
 ///     .job_id("0e2dae94-23ff-449a-bb9c-1b808cf2106d")
-///     .status(SubJobStatus::Failed)
-///     .status(SubJobStatus::Running)
+///     .status(SubtaskStatus::Failed)
+///     .status(SubtaskStatus::Running)
 ///     .limit(100)
 ///     .build()?;
 /// assert_eq!(
@@ -31,8 +30,8 @@ pub const MAX_OFFSET: u64 = 10_000;
 /// # Ok::<(), wks_waiter::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubJobQuery {
-    statuses: Vec<SubJobStatus>,
+pub struct SubtaskQuery {
+    statuses: Vec<SubtaskStatus>,
     job_id: Option<String>,
     job_type: Option<String>,
     desktop_pool_id: Option<String>,
@@ -40,10 +39,11 @@ pub struct SubJobQuery {
     offset: u64,
 }
 
-impl SubJobQuery {
-    /// Starts a query. At least one of `job_id` and `job_type` is required.
-    pub fn builder() -> SubJobQueryBuilder {
-        SubJobQueryBuilder::default()
+impl SubtaskQuery {
+    /// Starts a query. Without `job_id` the listing covers every job of the project (the
+    /// service recommends a `job_id` or a `job_type`, but does not require one).
+    pub fn builder() -> SubtaskQueryBuilder {
+        SubtaskQueryBuilder::default()
     }
 
     /// The subtasks of one job, every status, default page size.
@@ -56,7 +56,7 @@ impl SubJobQuery {
     }
 
     /// The `status` filter, in the order given.
-    pub fn statuses(&self) -> &[SubJobStatus] {
+    pub fn statuses(&self) -> &[SubtaskStatus] {
         &self.statuses
     }
 
@@ -94,7 +94,7 @@ impl SubJobQuery {
     }
 
     /// The same query with this `status` filter (empty: no filter).
-    pub fn with_statuses(&self, statuses: Vec<SubJobStatus>) -> Self {
+    pub fn with_statuses(&self, statuses: Vec<SubtaskStatus>) -> Self {
         Self {
             statuses,
             ..self.clone()
@@ -126,10 +126,10 @@ impl SubJobQuery {
     }
 }
 
-/// Builds a [`SubJobQuery`]; see [`SubJobQuery::builder`].
+/// Builds a [`SubtaskQuery`]; see [`SubtaskQuery::builder`].
 #[derive(Debug, Clone, Default)]
-pub struct SubJobQueryBuilder {
-    statuses: Vec<SubJobStatus>,
+pub struct SubtaskQueryBuilder {
+    statuses: Vec<SubtaskStatus>,
     job_id: Option<String>,
     job_type: Option<String>,
     desktop_pool_id: Option<String>,
@@ -137,18 +137,18 @@ pub struct SubJobQueryBuilder {
     offset: u64,
 }
 
-impl SubJobQueryBuilder {
+impl SubtaskQueryBuilder {
     /// Adds a `status` filter value; repeat to ask for several.
     ///
     /// Defaults to no filter (every status).
-    pub fn status(mut self, status: SubJobStatus) -> Self {
+    pub fn status(mut self, status: SubtaskStatus) -> Self {
         self.statuses.push(status);
         self
     }
 
     /// The job whose subtasks to list.
     ///
-    /// Defaults to none; one of `job_id` and `job_type` is required.
+    /// Defaults to none: every job of the project.
     pub fn job_id(mut self, job_id: impl Into<String>) -> Self {
         self.job_id = Some(job_id.into());
         self
@@ -190,17 +190,9 @@ impl SubJobQueryBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] naming the bad value: neither `job_id` nor `job_type`, an
-    /// empty or malformed identifier, `limit` above 1000, `offset` above 10000, or an
+    /// [`Error::InvalidConfig`] naming the bad value: an empty or malformed identifier, `limit` above 1000, `offset` above 10000, or an
     /// unknown status in the filter.
-    pub fn build(self) -> Result<SubJobQuery, Error> {
-        if self.job_id.is_none() && self.job_type.is_none() {
-            return Err(Error::invalid(
-                "query",
-                "",
-                "give at least one of job_id and job_type",
-            ));
-        }
+    pub fn build(self) -> Result<SubtaskQuery, Error> {
         if let Some(id) = &self.job_id {
             validate_id("job_id", id)?;
         }
@@ -223,10 +215,10 @@ impl SubJobQueryBuilder {
                 &format!("the service documents a maximum of {MAX_OFFSET}"),
             ));
         }
-        if let Some(SubJobStatus::Unknown(text)) = self
+        if let Some(SubtaskStatus::Unknown(text)) = self
             .statuses
             .iter()
-            .find(|s| matches!(s, SubJobStatus::Unknown(_)))
+            .find(|s| matches!(s, SubtaskStatus::Unknown(_)))
         {
             return Err(Error::invalid(
                 "status",
@@ -234,7 +226,7 @@ impl SubJobQueryBuilder {
                 "the filter accepts WAITING, RUNNING, SUCCESS and FAILED",
             ));
         }
-        Ok(SubJobQuery {
+        Ok(SubtaskQuery {
             statuses: self.statuses,
             job_id: self.job_id,
             job_type: self.job_type,
@@ -267,146 +259,15 @@ pub(crate) fn validate_id(field: &'static str, value: &str) -> Result<(), Error>
     Err(Error::invalid(field, value, reason))
 }
 
-/// Percent-encodes as the Huawei signer does: everything but `A-Z a-z 0-9 - _ . ~` becomes
-/// `%XX` with uppercase hex; space is `%20`.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` escapes (and `+` as space, as form encoding does); invalid escapes stay
-/// as they are and invalid UTF-8 is replaced, because a canonical form must exist for
-/// whatever a caller sends.
-pub fn percent_decode(text: &str) -> String {
-    decode(text, true)
-}
-
-/// Decodes `%XX` escapes of a path segment, where `+` is a plain `+`.
-pub(crate) fn percent_decode_path(text: &str) -> String {
-    decode(text, false)
-}
-
-fn decode(text: &str, plus_is_space: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    (digit as char).to_digit(16).map(|d| d as u8)
-}
-
-/// The canonical form of a set of query pairs: each name and value percent-encoded, sorted
-/// by name then value, repeated names kept, an empty value written `k=`.
-pub fn canonical_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut encoded: Vec<(String, String)> = pairs
-        .into_iter()
-        .map(|(k, v)| (percent_encode(k), percent_encode(v)))
-        .collect();
-    encoded.sort();
-    let mut out = String::new();
-    for (i, (k, v)) in encoded.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out
-}
-
-/// Splits a raw query string (no `?`) into decoded pairs; `k` without `=` has an empty value.
-pub fn parse_query(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| match part.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(part), String::new()),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn published_vector_4_canonical_query() {
-        let pairs = [
-            ("test", "一 (&=?!#%.*)"),
-            ("path", "/tmp/123"),
-            ("multi", "3"),
-            ("multi", "1"),
-            ("multi", "2"),
-            ("limit", "1"),
-            ("enable", "true"),
-        ];
-        assert_eq!(
-            canonical_query(pairs),
-            "enable=true&limit=1&multi=1&multi=2&multi=3&path=%2Ftmp%2F123&test=%E4%B8%80%20%28%26%3D%3F%21%23%25.%2A%29"
-        );
-    }
-
-    #[test]
-    fn decode_inverts_encode() {
-        for text in ["", "a b", "一 (&=?!#%.*)", "%zz", "100%", "~-_."] {
-            assert_eq!(percent_decode(&percent_encode(text)), text);
-        }
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("a+b%20c"), "a b c");
-    }
-
-    #[test]
-    fn parse_query_keeps_repeats_and_empty_values() {
-        assert_eq!(
-            parse_query("status=FAILED&status=RUNNING&empty=&bare&&x=%2F"),
-            vec![
-                ("status".into(), "FAILED".into()),
-                ("status".into(), "RUNNING".into()),
-                ("empty".into(), "".into()),
-                ("bare".into(), "".into()),
-                ("x".into(), "/".into()),
-            ]
-        );
-    }
-
-    #[test]
     fn every_parameter_is_encoded() {
-        let query = SubJobQuery::builder()
-            .status(SubJobStatus::Running)
-            .status(SubJobStatus::Failed)
+        let query = SubtaskQuery::builder()
+            .status(SubtaskStatus::Running)
+            .status(SubtaskStatus::Failed)
             .job_id("job-1")
             .job_type("createDesktops")
             .desktop_pool_id("pool.2")
@@ -423,16 +284,18 @@ mod tests {
 
     #[test]
     fn builder_rejects_bad_values_by_name() {
-        let cases: Vec<(SubJobQueryBuilder, &str)> = vec![
-            (SubJobQuery::builder(), "job_id and job_type"),
-            (SubJobQuery::builder().job_id(""), "job_id"),
-            (SubJobQuery::builder().job_id("a b"), "`a b`"),
-            (SubJobQuery::builder().job_id("x").limit(1001), "`1001`"),
-            (SubJobQuery::builder().job_id("x").offset(10_001), "`10001`"),
+        let cases: Vec<(SubtaskQueryBuilder, &str)> = vec![
+            (SubtaskQuery::builder().job_id(""), "job_id"),
+            (SubtaskQuery::builder().job_id("a b"), "`a b`"),
+            (SubtaskQuery::builder().job_id("x").limit(1001), "`1001`"),
             (
-                SubJobQuery::builder()
+                SubtaskQuery::builder().job_id("x").offset(10_001),
+                "`10001`",
+            ),
+            (
+                SubtaskQuery::builder()
                     .job_id("x")
-                    .status(SubJobStatus::parse("DONE")),
+                    .status(SubtaskStatus::parse("DONE")),
                 "`DONE`",
             ),
         ];
@@ -440,7 +303,7 @@ mod tests {
             let message = builder.build().unwrap_err().to_string();
             assert!(message.contains(needle), "{message:?} lacks {needle:?}");
         }
-        SubJobQuery::builder()
+        SubtaskQuery::builder()
             .job_id("x")
             .limit(1000)
             .build()

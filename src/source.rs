@@ -4,15 +4,15 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::error::{excerpt, ApiError, Error};
-use crate::model::{SubJob, SubJobPage};
-use crate::query::{SubJobQuery, MAX_OFFSET};
+use crate::model::{JobDetails, Subtask, SubtaskPage};
+use crate::query::{SubtaskQuery, MAX_OFFSET};
 
 /// One page as received, with what it cost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FetchedPage {
     /// The decoded page.
-    pub page: SubJobPage,
+    pub page: SubtaskPage,
     /// Bytes of the response body.
     pub bytes: usize,
     /// The `X-Request-Id` of the response.
@@ -21,7 +21,7 @@ pub struct FetchedPage {
 
 impl FetchedPage {
     /// A page with its body size and request id.
-    pub fn new(page: SubJobPage, bytes: usize, request_id: Option<String>) -> Self {
+    pub fn new(page: SubtaskPage, bytes: usize, request_id: Option<String>) -> Self {
         Self {
             page,
             bytes,
@@ -30,10 +30,45 @@ impl FetchedPage {
     }
 }
 
-/// A source of sub-job pages: the HTTP [`Client`](crate::Client), or an in-process fake
-/// such as the simulator's virtual-time source. The waiter polls through this trait, so its
-/// logic runs the same against both.
-pub trait SubJobSource {
+/// A job's details as received, with what they cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchedJob {
+    /// The decoded job.
+    pub job: JobDetails,
+    /// Bytes of the response body.
+    pub bytes: usize,
+    /// The `X-Request-Id` of the response.
+    pub request_id: Option<String>,
+}
+
+impl FetchedJob {
+    /// A job with its body size and request id.
+    pub fn new(job: JobDetails, bytes: usize, request_id: Option<String>) -> Self {
+        Self {
+            job,
+            bytes,
+            request_id,
+        }
+    }
+}
+
+/// The two calls of the Workspace jobs API the waiter makes: the sub-jobs listing and the
+/// job details. Implemented by the HTTP [`Client`](crate::Client) and by in-process fakes
+/// such as the simulator's virtual-time source, so the waiter runs the same against both.
+pub trait JobsApi {
+    /// The project the calls go to, for messages.
+    fn project_id(&self) -> &str;
+
+    /// Fetches the details of `job_id` (`GET /v2/{project_id}/workspace-jobs/{job_id}`),
+    /// in one attempt, taking at most `timeout` when given.
+    ///
+    /// # Errors
+    ///
+    /// Whatever went wrong, classified by [`Error::is_retryable`]; an unknown job is an
+    /// [`Error::Api`] with status 404.
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error>;
+
     /// Fetches one page of `query`, in one attempt, taking at most `timeout` when given.
     ///
     /// # Errors
@@ -41,25 +76,41 @@ pub trait SubJobSource {
     /// Whatever went wrong, classified by [`Error::is_retryable`].
     fn fetch_page(
         &self,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error>;
 }
 
-impl<S: SubJobSource + ?Sized> SubJobSource for &S {
+impl<S: JobsApi + ?Sized> JobsApi for &S {
+    fn project_id(&self) -> &str {
+        (**self).project_id()
+    }
+
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+        (**self).fetch_job(job_id, timeout)
+    }
+
     fn fetch_page(
         &self,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error> {
         (**self).fetch_page(query, timeout)
     }
 }
 
-impl<S: SubJobSource + ?Sized> SubJobSource for std::sync::Arc<S> {
+impl<S: JobsApi + ?Sized> JobsApi for std::sync::Arc<S> {
+    fn project_id(&self) -> &str {
+        (**self).project_id()
+    }
+
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+        (**self).fetch_job(job_id, timeout)
+    }
+
     fn fetch_page(
         &self,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error> {
         (**self).fetch_page(query, timeout)
@@ -69,11 +120,11 @@ impl<S: SubJobSource + ?Sized> SubJobSource for std::sync::Arc<S> {
 /// Every subtask of a query, gathered over all its pages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Listing {
+pub struct SubtaskList {
     /// The `total_count` of the last page received.
     pub total_count: u64,
     /// The subtasks, de-duplicated by ID, in the order first received.
-    pub jobs: Vec<SubJob>,
+    pub jobs: Vec<Subtask>,
     /// Pages fetched.
     pub pages: u32,
     /// Response bytes received.
@@ -108,9 +159,9 @@ pub struct PagingStats {
 /// offset past the service's documented maximum, or [`Error::InvalidConfig`] for a query
 /// with `limit` 0, which cannot page.
 pub fn for_each_page<E: From<Error>>(
-    query: &SubJobQuery,
-    mut fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, E>,
-    mut visit: impl FnMut(u64, Vec<SubJob>),
+    query: &SubtaskQuery,
+    mut fetch: impl FnMut(&SubtaskQuery) -> Result<FetchedPage, E>,
+    mut visit: impl FnMut(u64, Vec<Subtask>),
 ) -> Result<PagingStats, E> {
     if query.limit() == Some(0) {
         return Err(Error::invalid("limit", 0, "cannot page through a listing").into());
@@ -150,13 +201,13 @@ pub fn for_each_page<E: From<Error>>(
 ///
 /// As [`for_each_page`].
 pub fn collect_pages<E: From<Error>>(
-    query: &SubJobQuery,
-    fetch: impl FnMut(&SubJobQuery) -> Result<FetchedPage, E>,
-) -> Result<Listing, E> {
+    query: &SubtaskQuery,
+    fetch: impl FnMut(&SubtaskQuery) -> Result<FetchedPage, E>,
+) -> Result<SubtaskList, E> {
     let mut jobs = Vec::new();
     let stats = for_each_page(query, fetch, |_, page| jobs.extend(page))?;
     drop_duplicates(&mut jobs);
-    Ok(Listing {
+    Ok(SubtaskList {
         total_count: stats.total_count,
         jobs,
         pages: stats.pages,
@@ -168,7 +219,7 @@ pub fn collect_pages<E: From<Error>>(
 /// Drops later copies of a subtask ID (pages shift when subtasks are added or deleted
 /// between requests). Subtasks without an ID cannot be de-duplicated; keeping them loses
 /// nothing. Borrows the IDs rather than copying them: this runs on every poll.
-fn drop_duplicates(jobs: &mut Vec<SubJob>) {
+fn drop_duplicates(jobs: &mut Vec<Subtask>) {
     let mut seen = HashSet::with_capacity(jobs.len());
     let keep: Vec<bool> = jobs
         .iter()
@@ -191,8 +242,30 @@ pub(crate) fn interpret_response(
     if !(200..300).contains(&status) {
         return Err(ApiError::from_response(status, body, request_id, retry_after).into());
     }
-    match SubJobPage::from_json(body) {
+    match SubtaskPage::from_json(body) {
         Ok(page) => Ok(FetchedPage::new(page, body.len(), request_id)),
+        Err(source) => Err(Error::Decode {
+            status,
+            request_id,
+            length: body.len(),
+            excerpt: excerpt(body),
+            source,
+        }),
+    }
+}
+
+/// Turns a response of the job-details API into a job or an error.
+pub(crate) fn interpret_job_response(
+    status: u16,
+    request_id: Option<String>,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Result<FetchedJob, Error> {
+    if !(200..300).contains(&status) {
+        return Err(ApiError::from_response(status, body, request_id, retry_after).into());
+    }
+    match JobDetails::from_json(body) {
+        Ok(job) => Ok(FetchedJob::new(job, body.len(), request_id)),
         Err(source) => Err(Error::Decode {
             status,
             request_id,
@@ -207,12 +280,12 @@ pub(crate) fn interpret_response(
 mod tests {
     use super::*;
 
-    fn job(id: &str) -> SubJob {
+    fn job(id: &str) -> Subtask {
         serde_json::from_value(serde_json::json!({ "id": id, "status": "RUNNING" })).unwrap()
     }
 
     /// A fake server of `total` subtasks capping pages at `cap`, recording offsets asked.
-    fn server(total: usize, cap: usize) -> impl FnMut(&SubJobQuery) -> Result<FetchedPage, Error> {
+    fn server(total: usize, cap: usize) -> impl FnMut(&SubtaskQuery) -> Result<FetchedPage, Error> {
         move |query| {
             let start = query.offset() as usize;
             let end = (start + cap).min(total);
@@ -220,7 +293,7 @@ mod tests {
                 .map(|i| job(&format!("s{i}")))
                 .collect();
             Ok(FetchedPage::new(
-                SubJobPage::new(total as u64, jobs),
+                SubtaskPage::new(total as u64, jobs),
                 10,
                 None,
             ))
@@ -229,7 +302,7 @@ mod tests {
 
     #[test]
     fn capped_pages_still_yield_everything() {
-        let query = SubJobQuery::builder()
+        let query = SubtaskQuery::builder()
             .job_id("j")
             .limit(1000)
             .build()
@@ -243,9 +316,9 @@ mod tests {
 
     #[test]
     fn a_missing_total_count_pages_until_an_empty_page() {
-        let query = SubJobQuery::for_job("j").unwrap();
+        let query = SubtaskQuery::for_job("j").unwrap();
         let mut inner = server(250, 100);
-        let listing = collect_pages(&query, |q: &SubJobQuery| -> Result<_, Error> {
+        let listing = collect_pages(&query, |q: &SubtaskQuery| -> Result<_, Error> {
             let mut fetched = inner(q)?;
             fetched.page.total_count = 0;
             Ok(fetched)
@@ -256,21 +329,21 @@ mod tests {
 
     #[test]
     fn empty_listing_is_one_request() {
-        let query = SubJobQuery::for_job("j").unwrap();
+        let query = SubtaskQuery::for_job("j").unwrap();
         let listing = collect_pages(&query, server(0, 100)).unwrap();
         assert_eq!((listing.pages, listing.jobs.len()), (1, 0));
     }
 
     #[test]
     fn duplicates_across_shifting_pages_are_dropped() {
-        let query = SubJobQuery::for_job("j").unwrap();
+        let query = SubtaskQuery::for_job("j").unwrap();
         // Every page repeats the last entry of the previous one.
-        let listing = collect_pages(&query, |q: &SubJobQuery| -> Result<_, Error> {
+        let listing = collect_pages(&query, |q: &SubtaskQuery| -> Result<_, Error> {
             let start = q.offset().saturating_sub(1) as usize;
             let jobs = (start..(start + 3).min(5))
                 .map(|i| job(&format!("s{i}")))
                 .collect();
-            Ok(FetchedPage::new(SubJobPage::new(5, jobs), 1, None))
+            Ok(FetchedPage::new(SubtaskPage::new(5, jobs), 1, None))
         })
         .unwrap();
         let ids: Vec<_> = listing.jobs.iter().map(|j| j.id.clone().unwrap()).collect();
@@ -279,7 +352,7 @@ mod tests {
 
     #[test]
     fn past_the_offset_maximum_is_an_error_not_a_loop() {
-        let query = SubJobQuery::for_job("j").unwrap();
+        let query = SubtaskQuery::for_job("j").unwrap();
         let err = collect_pages(&query, server(50_000, 1000)).unwrap_err();
         assert!(
             matches!(

@@ -4,20 +4,20 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::model::{SubJob, SubJobStatus};
+use crate::model::{Subtask, SubtaskStatus};
 use crate::outcome::{Counts, Progress, SubtaskState, TrackedSubtask};
 
 /// The `status` filter of a cheap poll: unfinished subtasks, and failed ones so failures are
 /// reported as they happen. Finished successes are read once, by a full listing at the end.
-pub(crate) const CHEAP_FILTER: [SubJobStatus; 3] = [
-    SubJobStatus::Waiting,
-    SubJobStatus::Running,
-    SubJobStatus::Failed,
+pub(crate) const CHEAP_FILTER: [SubtaskStatus; 3] = [
+    SubtaskStatus::Waiting,
+    SubtaskStatus::Running,
+    SubtaskStatus::Failed,
 ];
 
 /// Which listing a poll reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Listing {
+pub(crate) enum ListingKind {
     /// Every subtask of the job.
     #[default]
     Full,
@@ -55,7 +55,7 @@ struct Observation {
 /// The listing being read.
 #[derive(Debug, Default)]
 struct Pass {
-    listing: Listing,
+    listing: ListingKind,
     /// Entries seen in this listing, by index.
     listed: Vec<bool>,
     /// Distinct subtasks seen.
@@ -79,7 +79,7 @@ struct Entry {
 impl Entry {
     /// Still to be waited for, as far as the tracker knows.
     fn is_pending(&self) -> bool {
-        !self.tracked.vanished && !self.left_filter && !self.tracked.sub_job.is_terminal()
+        !self.tracked.vanished && !self.left_filter && !self.tracked.subtask.is_terminal()
     }
 }
 
@@ -124,20 +124,20 @@ impl Tracker {
 
     /// Chooses the next listing: filtered only when it is known to be honoured and reads
     /// fewer pages than the full one would.
-    pub(crate) fn next_listing(&self, use_filter: bool) -> Listing {
+    pub(crate) fn next_listing(&self, use_filter: bool) -> ListingKind {
         if !use_filter || !self.saw_full_listing || !self.filter_trusted {
-            return Listing::Full;
+            return ListingKind::Full;
         }
         // A status the filter cannot name would drop out of filtered listings unseen.
         let unknown = self.entries.iter().any(|e| {
             !e.tracked.vanished
                 && matches!(
-                    e.tracked.sub_job.status,
-                    None | Some(SubJobStatus::Unknown(_))
+                    e.tracked.subtask.status,
+                    None | Some(SubtaskStatus::Unknown(_))
                 )
         });
         if unknown {
-            return Listing::Full;
+            return ListingKind::Full;
         }
         let pages = |n: usize| n.div_ceil(self.page_size).max(1);
         let filtered = self
@@ -146,14 +146,14 @@ impl Tracker {
             .filter(|e| {
                 e.is_pending()
                     || (!e.tracked.vanished
-                        && e.tracked.sub_job.status == Some(SubJobStatus::Failed))
+                        && e.tracked.subtask.status == Some(SubtaskStatus::Failed))
             })
             .count();
         // The filtered listing costs one extra full listing at the end.
         if pages(filtered) < pages(self.visible()) {
-            Listing::Unfinished
+            ListingKind::Unfinished
         } else {
-            Listing::Full
+            ListingKind::Full
         }
     }
 
@@ -168,7 +168,7 @@ impl Tracker {
     }
 
     /// Starts reading a listing; its pages follow through [`add_page`](Self::add_page).
-    pub(crate) fn begin(&mut self, listing: Listing) {
+    pub(crate) fn begin(&mut self, listing: ListingKind) {
         self.pass = Pass {
             listing,
             listed: vec![false; self.entries.len()],
@@ -178,9 +178,9 @@ impl Tracker {
     }
 
     /// Records one page of the listing begun, starting at `offset`, read at `at`.
-    pub(crate) fn add_page(&mut self, offset: u64, jobs: Vec<SubJob>, at: Instant) {
+    pub(crate) fn add_page(&mut self, offset: u64, jobs: Vec<Subtask>, at: Instant) {
         for (i, job) in jobs.into_iter().enumerate() {
-            if self.pass.listing == Listing::Unfinished
+            if self.pass.listing == ListingKind::Unfinished
                 && self.filter_trusted
                 && !job
                     .status
@@ -190,7 +190,7 @@ impl Tracker {
                 log::warn!(
                     "job {}: the service ignored the status filter (listed a {} subtask); reading full listings from now on",
                     self.job_id,
-                    job.status.as_ref().map_or("status-less", SubJobStatus::as_str)
+                    job.status.as_ref().map_or("status-less", SubtaskStatus::as_str)
                 );
                 self.filter_trusted = false;
             }
@@ -213,7 +213,7 @@ impl Tracker {
         // Only a listing holding every subtask the service counted makes absences meaningful.
         let complete = pass.unique >= total_count;
         match pass.listing {
-            Listing::Full => {
+            ListingKind::Full => {
                 self.saw_full_listing = true;
                 if complete {
                     self.mark_vanished(&pass.listed);
@@ -226,7 +226,7 @@ impl Tracker {
                     Verdict::Pending
                 }
             }
-            Listing::Unfinished => {
+            ListingKind::Unfinished => {
                 if complete && self.filter_trusted {
                     for (index, entry) in self.entries.iter_mut().enumerate() {
                         if !pass.listed.get(index).copied().unwrap_or(false) && entry.is_pending() {
@@ -247,17 +247,17 @@ impl Tracker {
     fn all_settled(&self) -> bool {
         self.entries
             .iter()
-            .all(|e| e.tracked.vanished || e.tracked.sub_job.is_terminal())
+            .all(|e| e.tracked.vanished || e.tracked.subtask.is_terminal())
     }
 
     /// Stores `job` (listed at `position`) and returns its entry's index.
-    fn record(&mut self, position: u64, job: SubJob, at: Instant) -> usize {
+    fn record(&mut self, position: u64, job: Subtask, at: Instant) -> usize {
         let index = match &job.id {
             Some(id) => self.index.get(id.as_str()).copied(),
             None => self.index.get(&format!("#{position}")).copied(),
         };
         let index = index.unwrap_or_else(|| self.add(position, &job));
-        if let Some(SubJobStatus::Unknown(text)) = &job.status {
+        if let Some(SubtaskStatus::Unknown(text)) = &job.status {
             if !self.warned_statuses.contains(text) {
                 self.warned_statuses.insert(text.clone());
                 log::warn!(
@@ -268,7 +268,7 @@ impl Tracker {
             }
         }
         let entry = &mut self.entries[index];
-        let before = &entry.tracked.sub_job.status;
+        let before = &entry.tracked.subtask.status;
         if before != &job.status {
             if before.is_some() {
                 log::info!(
@@ -278,33 +278,33 @@ impl Tracker {
                     job.desktop_name()
                         .or(job.desktop_id())
                         .unwrap_or("no desktop"),
-                    before.as_ref().map_or("?", SubJobStatus::as_str),
-                    job.status.as_ref().map_or("?", SubJobStatus::as_str)
+                    before.as_ref().map_or("?", SubtaskStatus::as_str),
+                    job.status.as_ref().map_or("?", SubtaskStatus::as_str)
                 );
             }
             match job.status {
-                Some(SubJobStatus::Success) => self.newly_succeeded.push(index),
-                Some(SubJobStatus::Failed) => self.newly_failed.push(index),
+                Some(SubtaskStatus::Success) => self.newly_succeeded.push(index),
+                Some(SubtaskStatus::Failed) => self.newly_failed.push(index),
                 _ => {}
             }
         }
         if let Some(process @ 1..=99) = job.process {
             self.process_step = gcd(self.process_step, process);
         }
-        if let (Some(SubJobStatus::Running), Some(process)) = (&job.status, job.process) {
+        if let (Some(SubtaskStatus::Running), Some(process)) = (&job.status, job.process) {
             let observation = Observation { at, process };
             entry.first.get_or_insert(observation);
             entry.last = Some(observation);
         }
         entry.tracked = TrackedSubtask {
-            sub_job: job,
+            subtask: job,
             vanished: false,
         };
         entry.left_filter = false;
         index
     }
 
-    fn add(&mut self, position: u64, job: &SubJob) -> usize {
+    fn add(&mut self, position: u64, job: &Subtask) -> usize {
         let key = job.id.clone().unwrap_or_else(|| format!("#{position}"));
         log::info!(
             "job {}: subtask {key} ({}) is {}",
@@ -314,12 +314,12 @@ impl Tracker {
                 .unwrap_or("no desktop"),
             job.status
                 .as_ref()
-                .map_or("without status", SubJobStatus::as_str)
+                .map_or("without status", SubtaskStatus::as_str)
         );
         self.index.insert(key, self.entries.len());
         self.entries.push(Entry {
             tracked: TrackedSubtask {
-                sub_job: SubJob::default(),
+                subtask: Subtask::default(),
                 vanished: false,
             },
             first: None,
@@ -338,10 +338,10 @@ impl Tracker {
                     entry.tracked.id().unwrap_or("?"),
                     entry
                         .tracked
-                        .sub_job
+                        .subtask
                         .status
                         .as_ref()
-                        .map_or("(none)", SubJobStatus::as_str)
+                        .map_or("(none)", SubtaskStatus::as_str)
                 );
                 entry.tracked.vanished = true;
             }
@@ -364,7 +364,7 @@ impl Tracker {
                 continue;
             }
             let (first, last) = (entry.first?, entry.last?);
-            if entry.tracked.sub_job.status != Some(SubJobStatus::Running) {
+            if entry.tracked.subtask.status != Some(SubtaskStatus::Running) {
                 return None;
             }
             let span = last.at.checked_duration_since(first.at)?.as_secs_f64();
@@ -404,19 +404,19 @@ impl Tracker {
     ) -> Progress {
         let (mut sum, mut reporting) = (0.0, 0usize);
         for entry in &self.entries {
-            let process = match entry.tracked.sub_job.status {
-                Some(SubJobStatus::Success) => Some(100),
-                _ => entry.tracked.sub_job.process,
+            let process = match entry.tracked.subtask.status {
+                Some(SubtaskStatus::Success) => Some(100),
+                _ => entry.tracked.subtask.process,
             };
             if let Some(process) = process {
                 sum += f64::from(process);
                 reporting += 1;
             }
         }
-        let cloned = |indices: Vec<usize>| -> Vec<SubJob> {
+        let cloned = |indices: Vec<usize>| -> Vec<Subtask> {
             indices
                 .into_iter()
-                .map(|i| self.entries[i].tracked.sub_job.clone())
+                .map(|i| self.entries[i].tracked.subtask.clone())
                 .collect()
         };
         Progress {
@@ -455,7 +455,7 @@ mod tests {
     use super::*;
     use crate::time::{Clock, ManualClock};
 
-    fn job(id: &str, status: &str, process: Option<u32>) -> SubJob {
+    fn job(id: &str, status: &str, process: Option<u32>) -> Subtask {
         serde_json::from_value(serde_json::json!({
             "id": id, "status": status, "process": process,
             "entities": { "desktop_id": format!("d-{id}"), "desktop_name": format!("desk-{id}") }
@@ -466,8 +466,8 @@ mod tests {
     /// Reads `jobs` as one listing; an incomplete one claims one subtask more than it holds.
     fn apply(
         tracker: &mut Tracker,
-        listing: Listing,
-        jobs: Vec<SubJob>,
+        listing: ListingKind,
+        jobs: Vec<Subtask>,
         complete: bool,
         at: Instant,
     ) -> Verdict {
@@ -486,7 +486,7 @@ mod tests {
         let mut tracker = Tracker::new("j", None, 1000);
         let t0 = ManualClock::at_2026().now();
         assert_eq!(
-            apply(&mut tracker, Listing::Full, vec![], true, t0),
+            apply(&mut tracker, ListingKind::Full, vec![], true, t0),
             Verdict::Pending
         );
     }
@@ -497,23 +497,23 @@ mod tests {
         let mut tracker = Tracker::new("j", Some(3), 1000);
         let two = vec![job("a", "SUCCESS", Some(100)), job("b", "FAILED", None)];
         assert_eq!(
-            apply(&mut tracker, Listing::Full, two.clone(), true, t0),
+            apply(&mut tracker, ListingKind::Full, two.clone(), true, t0),
             Verdict::Pending
         );
         let mut three = two;
         three.push(job("c", "RUNNING", Some(50)));
         assert_eq!(
-            apply(&mut tracker, Listing::Full, three.clone(), true, t0),
+            apply(&mut tracker, ListingKind::Full, three.clone(), true, t0),
             Verdict::Pending
         );
         three[2] = job("c", "SUCCESS", Some(100));
         // An incomplete listing (a page missing) cannot prove completion.
         assert_eq!(
-            apply(&mut tracker, Listing::Full, three.clone(), false, t0),
+            apply(&mut tracker, ListingKind::Full, three.clone(), false, t0),
             Verdict::Pending
         );
         assert_eq!(
-            apply(&mut tracker, Listing::Full, three, true, t0),
+            apply(&mut tracker, ListingKind::Full, three, true, t0),
             Verdict::Done
         );
         let progress = tracker.take_progress(1, Duration::ZERO, 1);
@@ -528,11 +528,11 @@ mod tests {
         let mut tracker = Tracker::new("j", None, 1);
         let jobs = vec![job("a", "PAUSED", None), job("b", "SUCCESS", None)];
         assert_eq!(
-            apply(&mut tracker, Listing::Full, jobs, true, t0),
+            apply(&mut tracker, ListingKind::Full, jobs, true, t0),
             Verdict::Pending
         );
         assert_eq!(tracker.counts().running, 1);
-        assert_eq!(tracker.next_listing(true), Listing::Full);
+        assert_eq!(tracker.next_listing(true), ListingKind::Full);
     }
 
     #[test]
@@ -544,11 +544,11 @@ mod tests {
             job("b", "RUNNING", Some(10)),
             job("c", "RUNNING", None),
         ];
-        apply(&mut tracker, Listing::Full, jobs, true, t0);
+        apply(&mut tracker, ListingKind::Full, jobs, true, t0);
         // `a` was deleted after finishing; `b` finished and was deleted between polls.
         let verdict = apply(
             &mut tracker,
-            Listing::Full,
+            ListingKind::Full,
             vec![job("c", "SUCCESS", None)],
             true,
             at(t0, 5),
@@ -560,8 +560,8 @@ mod tests {
             (2, 1, 0)
         );
         let subtasks = tracker.into_subtasks();
-        assert!(subtasks[0].vanished && subtasks[0].sub_job.status == Some(SubJobStatus::Success));
-        assert!(subtasks[1].vanished && subtasks[1].sub_job.status == Some(SubJobStatus::Running));
+        assert!(subtasks[0].vanished && subtasks[0].subtask.status == Some(SubtaskStatus::Success));
+        assert!(subtasks[1].vanished && subtasks[1].subtask.status == Some(SubtaskStatus::Running));
     }
 
     #[test]
@@ -570,19 +570,19 @@ mod tests {
         let mut tracker = Tracker::new("j", None, 2);
         assert_eq!(
             tracker.next_listing(true),
-            Listing::Full,
+            ListingKind::Full,
             "size unknown before a full listing"
         );
-        let mut jobs: Vec<SubJob> = (0..5)
+        let mut jobs: Vec<Subtask> = (0..5)
             .map(|i| job(&format!("s{i}"), "SUCCESS", None))
             .collect();
         jobs.push(job("r", "RUNNING", Some(3)));
-        apply(&mut tracker, Listing::Full, jobs, true, t0);
-        assert_eq!(tracker.next_listing(true), Listing::Unfinished);
-        assert_eq!(tracker.next_listing(false), Listing::Full);
+        apply(&mut tracker, ListingKind::Full, jobs, true, t0);
+        assert_eq!(tracker.next_listing(true), ListingKind::Unfinished);
+        assert_eq!(tracker.next_listing(false), ListingKind::Full);
         // The filtered listing shows nothing unfinished: confirm with a full one.
         assert_eq!(
-            apply(&mut tracker, Listing::Unfinished, vec![], true, t0),
+            apply(&mut tracker, ListingKind::Unfinished, vec![], true, t0),
             Verdict::Confirm
         );
     }
@@ -592,13 +592,13 @@ mod tests {
         let t0 = ManualClock::at_2026().now();
         let mut tracker = Tracker::new("j", None, 1);
         let jobs = vec![job("a", "SUCCESS", None), job("b", "RUNNING", None)];
-        apply(&mut tracker, Listing::Full, jobs.clone(), true, t0);
-        assert_eq!(tracker.next_listing(true), Listing::Unfinished);
+        apply(&mut tracker, ListingKind::Full, jobs.clone(), true, t0);
+        assert_eq!(tracker.next_listing(true), ListingKind::Unfinished);
         assert_eq!(
-            apply(&mut tracker, Listing::Unfinished, jobs, true, t0),
+            apply(&mut tracker, ListingKind::Unfinished, jobs, true, t0),
             Verdict::Pending
         );
-        assert_eq!(tracker.next_listing(true), Listing::Full);
+        assert_eq!(tracker.next_listing(true), ListingKind::Full);
     }
 
     #[test]
@@ -607,7 +607,7 @@ mod tests {
         let mut tracker = Tracker::new("j", None, 1000);
         apply(
             &mut tracker,
-            Listing::Full,
+            ListingKind::Full,
             vec![job("a", "RUNNING", Some(10)), job("b", "WAITING", None)],
             true,
             t0,
@@ -619,7 +619,7 @@ mod tests {
         );
         apply(
             &mut tracker,
-            Listing::Full,
+            ListingKind::Full,
             vec![job("a", "RUNNING", Some(19)), job("b", "RUNNING", Some(0))],
             true,
             at(t0, 10),
@@ -627,7 +627,7 @@ mod tests {
         assert_eq!(tracker.predicted_end(), None, "b has no rate yet");
         apply(
             &mut tracker,
-            Listing::Full,
+            ListingKind::Full,
             vec![job("a", "RUNNING", Some(28)), job("b", "RUNNING", Some(4))],
             true,
             at(t0, 20),
@@ -639,7 +639,7 @@ mod tests {
         assert_eq!(prediction.step, Duration::from_millis(2500));
         apply(
             &mut tracker,
-            Listing::Full,
+            ListingKind::Full,
             vec![job("a", "SUCCESS", Some(100)), job("b", "FAILED", Some(40))],
             true,
             at(t0, 30),

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::outcome::{JobOutcome, Observer};
-use crate::query::{SubJobQuery, MAX_LIMIT};
+use crate::query::{SubtaskQuery, MAX_LIMIT};
 use crate::schedule::{random_seed, BackoffPolicy, Schedule};
-use crate::source::{for_each_page, FetchedPage, SubJobSource};
+use crate::source::{for_each_page, FetchedPage, JobsApi};
 use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
-use crate::track::{Listing, Prediction, Tracker, Verdict, CHEAP_FILTER};
+use crate::track::{ListingKind, Prediction, Tracker, Verdict, CHEAP_FILTER};
 
 /// Default deadline of a wait.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60 * 60);
@@ -108,13 +108,13 @@ impl WaitError {
 /// Waits for every subtask of a job to finish.
 ///
 /// Built with [`Waiter::builder`] over a [`Client`](crate::Client) or any
-/// [`SubJobSource`]. See [`WaiterBuilder`] for the polling strategy and its defaults.
+/// [`JobsApi`]. See [`WaiterBuilder`] for the polling strategy and its defaults.
 ///
 /// ```
 /// # #[cfg(feature = "simulator")] {
 /// use std::time::Duration;
 /// use wks_waiter::simulator::{Scenario, TimelineSpec, VirtualSource};
-/// use wks_waiter::{virtual_time, Waiter};
+/// use wks_waiter::{Waiter, test_util::{virtual_time}};
 ///
 /// // A job of 20 desktops, 2 failing, finishing between 5 and 15 minutes, served in
 /// // virtual time: the waiter's sleeps advance the clock instead of blocking.
@@ -180,7 +180,7 @@ impl From<Error> for Stop {
     }
 }
 
-impl<S: SubJobSource> Waiter<S> {
+impl<S: JobsApi> Waiter<S> {
     /// Starts configuring a waiter that reads pages from `source`.
     pub fn builder(source: S) -> WaiterBuilder<S> {
         WaiterBuilder::new(source)
@@ -227,7 +227,7 @@ impl<S: SubJobSource> Waiter<S> {
         observer: &mut dyn Observer,
         observed: bool,
     ) -> Result<JobOutcome, WaitError> {
-        let query = SubJobQuery::builder()
+        let query = SubtaskQuery::builder()
             .job_id(job_id)
             .limit(self.config.page_size)
             .build()
@@ -274,14 +274,14 @@ impl<S: SubJobSource> Waiter<S> {
     fn poll(
         &self,
         run: &mut Run,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         observer: &mut dyn Observer,
     ) -> Result<Verdict, Stop> {
         let mut listing = run.tracker.next_listing(self.config.status_filter);
         loop {
             let query = match listing {
-                Listing::Full => query.clone(),
-                Listing::Unfinished => query.with_statuses(CHEAP_FILTER.to_vec()),
+                ListingKind::Full => query.clone(),
+                ListingKind::Unfinished => query.with_statuses(CHEAP_FILTER.to_vec()),
             };
             // Pages go into the tracker as they arrive, so a poll of a big job never holds
             // the whole listing beside the tracked state.
@@ -296,7 +296,7 @@ impl<S: SubJobSource> Waiter<S> {
                 run.tracker.note_page_size(stats.largest_page);
             }
             match run.tracker.finish(stats.total_count) {
-                Verdict::Confirm => listing = Listing::Full,
+                Verdict::Confirm => listing = ListingKind::Full,
                 verdict => return Ok(verdict),
             }
         }
@@ -307,7 +307,7 @@ impl<S: SubJobSource> Waiter<S> {
     fn fetch(
         &self,
         net: &mut Requests,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         observer: &mut dyn Observer,
     ) -> Result<FetchedPage, Stop> {
         let config = &self.config;
@@ -506,7 +506,7 @@ pub struct WaiterBuilder<S> {
     config: Config,
 }
 
-impl<S: SubJobSource> WaiterBuilder<S> {
+impl<S: JobsApi> WaiterBuilder<S> {
     fn new(source: S) -> Self {
         Self {
             source,
@@ -630,7 +630,7 @@ impl<S: SubJobSource> WaiterBuilder<S> {
         self
     }
 
-    /// The clock (tests inject a [`ManualClock`](crate::ManualClock)).
+    /// The clock (tests inject a [`ManualClock`](crate::test_util::ManualClock)).
     ///
     /// Defaults to the system clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -638,7 +638,7 @@ impl<S: SubJobSource> WaiterBuilder<S> {
         self
     }
 
-    /// The sleeper (tests inject a [`ManualSleeper`](crate::ManualSleeper)).
+    /// The sleeper (tests inject a [`ManualSleeper`](crate::test_util::ManualSleeper)).
     ///
     /// Defaults to sleeping the thread, woken by cancellation.
     pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {

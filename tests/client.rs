@@ -8,56 +8,28 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wks_waiter::simulator::{
-    Fault, FaultPlan, Scenario, Simulator, SimulatorBuilder, TimelineSpec, VirtualSource,
-};
+use wks_waiter::simulator::{Fault, FaultPlan, Scenario, Simulator, TimelineSpec, VirtualSource};
 use wks_waiter::{
-    collect_pages, Client, ClientBuilder, Clock, Credentials, Error, ManualClock, SubJobQuery,
-    SubJobSource, SubJobStatus, TransportKind,
+    source::{collect_pages, JobsApi},
+    test_util::ManualClock,
+    time::Clock,
+    Client, Credentials, Error, SubtaskQuery, SubtaskStatus, TransportKind,
 };
+
+mod support;
+
+use support::{aksk, builder, client, in_virtual_time, secs};
 
 const JOB: &str = "job-1";
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-/// A client builder aimed at `sim`, ignoring any proxy of the environment.
-fn builder(sim: &Simulator) -> ClientBuilder {
-    Client::builder()
-        .endpoint(sim.url())
-        .project_id(sim.project_id())
-        .proxy_from_env(false)
-}
-
-fn aksk(sim: &Simulator) -> Credentials {
-    Credentials::access_key(sim.access_key(), sim.secret_key()).unwrap()
-}
-
-fn client(sim: &Simulator) -> Client {
-    builder(sim).credentials(aksk(sim)).build().unwrap()
-}
-
-/// A simulator and a client sharing one virtual clock.
-fn in_virtual_time(sim: SimulatorBuilder) -> (Simulator, Client, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::at_2026());
-    let sim = sim.clock(clock.clone()).start().unwrap();
-    let client = builder(&sim)
-        .credentials(aksk(&sim))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (sim, client, clock)
-}
-
-fn job_query() -> SubJobQuery {
-    SubJobQuery::for_job(JOB).unwrap()
+fn job_query() -> SubtaskQuery {
+    SubtaskQuery::for_job(JOB).unwrap()
 }
 
 #[test]
 fn lists_one_page() {
     let sim = Simulator::start(Scenario::desktops(JOB, 5)).unwrap();
-    let page = client(&sim).list_sub_jobs(&job_query()).unwrap();
+    let page = client(&sim).list_subtasks(&job_query()).unwrap();
     assert_eq!(page.total_count, 5);
     assert_eq!(page.jobs.len(), 5);
     let first = &page.jobs[0];
@@ -78,12 +50,12 @@ fn lists_one_page() {
 #[test]
 fn lists_everything_across_capped_pages() {
     let sim = Simulator::start(Scenario::desktops(JOB, 100).page_cap(7)).unwrap();
-    let query = SubJobQuery::builder()
+    let query = SubtaskQuery::builder()
         .job_id(JOB)
         .limit(1000)
         .build()
         .unwrap();
-    let listing = client(&sim).list_all_sub_jobs(&query).unwrap();
+    let listing = client(&sim).list_all_subtasks(&query).unwrap();
     assert_eq!(listing.jobs.len(), 100);
     let ids: HashSet<_> = listing.jobs.iter().map(|j| j.id.clone().unwrap()).collect();
     assert_eq!(ids.len(), 100, "no duplicates");
@@ -105,21 +77,21 @@ fn filters_by_status_in_virtual_time() {
         ..TimelineSpec::new(10)
     };
     let (sim, client, clock) = in_virtual_time(Simulator::builder(Scenario::generate(JOB, &spec)));
-    let by_status = |status: SubJobStatus| {
-        let query = SubJobQuery::builder()
+    let by_status = |status: SubtaskStatus| {
+        let query = SubtaskQuery::builder()
             .job_id(JOB)
             .status(status)
             .build()
             .unwrap();
-        client.list_all_sub_jobs(&query).unwrap().jobs
+        client.list_all_subtasks(&query).unwrap().jobs
     };
-    assert!(by_status(SubJobStatus::Failed).is_empty());
+    assert!(by_status(SubtaskStatus::Failed).is_empty());
     clock.advance(secs(200));
     assert_eq!(sim.elapsed(), secs(200));
-    let failed = by_status(SubJobStatus::Failed);
+    let failed = by_status(SubtaskStatus::Failed);
     assert_eq!(failed.len(), 3);
     for job in &failed {
-        assert_eq!(job.status, Some(SubJobStatus::Failed));
+        assert_eq!(job.status, Some(SubtaskStatus::Failed));
         assert!(job.error_code.as_deref().unwrap().starts_with("WKS."));
         assert!(job.fail_reason.is_some());
         assert!(job
@@ -128,7 +100,7 @@ fn filters_by_status_in_virtual_time() {
             .unwrap()
             .starts_with("2026-01-01 00:0"));
     }
-    assert_eq!(by_status(SubJobStatus::Success).len(), 7);
+    assert_eq!(by_status(SubtaskStatus::Success).len(), 7);
     assert_eq!(
         sim.requests().last().unwrap().query_values("status"),
         ["SUCCESS"]
@@ -147,7 +119,7 @@ fn the_http_and_in_process_fronts_agree() {
     let source = VirtualSource::new(scenario, clock.clone());
     for at in [0, 5, 30, 90, 200] {
         clock.advance(secs(at) - clock.elapsed());
-        let over_http = client.list_all_sub_jobs(&job_query()).unwrap();
+        let over_http = client.list_all_subtasks(&job_query()).unwrap();
         let in_process = collect_pages(&job_query(), |q| source.fetch_page(q, None)).unwrap();
         assert_eq!(over_http.jobs, in_process.jobs, "at {at} s");
         assert_eq!(over_http.total_count, in_process.total_count);
@@ -165,7 +137,7 @@ fn temporary_credentials_need_the_right_security_token() {
             .credentials(credentials)
             .build()
             .unwrap()
-            .list_sub_jobs(&job_query())
+            .list_subtasks(&job_query())
     };
     let ok = with(
         Credentials::temporary(sim.access_key(), sim.secret_key(), "session-token-1").unwrap(),
@@ -196,7 +168,7 @@ fn iam_tokens_authenticate() {
             .credentials(Credentials::token(token).unwrap())
             .build()
             .unwrap()
-            .list_sub_jobs(&job_query())
+            .list_subtasks(&job_query())
     };
     assert_eq!(with("my-iam-token").unwrap().jobs.len(), 3);
     let err = with("forged-token").unwrap_err();
@@ -235,7 +207,7 @@ fn every_documented_error_status_is_an_api_error() {
         .unwrap();
     let client = client(&sim);
     for (i, (status, code, msg)) in cases.iter().enumerate() {
-        let err = client.list_sub_jobs(&job_query()).unwrap_err();
+        let err = client.list_subtasks(&job_query()).unwrap_err();
         let api = err.api().unwrap_or_else(|| panic!("{status}: {err:?}"));
         assert_eq!(api.status, *status);
         assert_eq!(api.error_code.as_deref(), Some(*code));
@@ -252,7 +224,7 @@ fn every_documented_error_status_is_an_api_error() {
         );
         assert!(err.to_string().contains(&logged.request_id()), "{err}");
     }
-    assert_eq!(client.list_sub_jobs(&job_query()).unwrap().jobs.len(), 1);
+    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 1);
 }
 
 #[test]
@@ -273,7 +245,7 @@ fn the_dedicated_faults_are_retryable_api_errors() {
         .start()
         .unwrap();
     let client = client(&sim);
-    let throttled = client.list_sub_jobs(&job_query()).unwrap_err();
+    let throttled = client.list_subtasks(&job_query()).unwrap_err();
     assert!(throttled.is_throttled() && throttled.is_retryable());
     assert_eq!(throttled.retry_after(), Some(secs(7)));
     let api = throttled.api().unwrap();
@@ -283,10 +255,10 @@ fn the_dedicated_faults_are_retryable_api_errors() {
         .as_deref()
         .unwrap()
         .contains("limit:200,time:5 minute"));
-    let no_hint = client.list_sub_jobs(&job_query()).unwrap_err();
+    let no_hint = client.list_subtasks(&job_query()).unwrap_err();
     assert_eq!((no_hint.status(), no_hint.retry_after()), (Some(429), None));
     for status in [500, 503] {
-        let err = client.list_sub_jobs(&job_query()).unwrap_err();
+        let err = client.list_subtasks(&job_query()).unwrap_err();
         assert_eq!(err.status(), Some(status));
         assert!(err.is_retryable());
     }
@@ -300,7 +272,7 @@ fn a_wrong_secret_key_is_refused_without_echoing_it() {
         .credentials(Credentials::access_key(sim.access_key(), wrong_sk).unwrap())
         .build()
         .unwrap();
-    let err = client.list_sub_jobs(&job_query()).unwrap_err();
+    let err = client.list_subtasks(&job_query()).unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert_eq!(err.api().unwrap().error_code.as_deref(), Some("APIGW.0301"));
     assert!(
@@ -331,7 +303,7 @@ fn a_clock_20_minutes_off_signs_expired_requests() {
             .clock(Arc::new(ManualClock::new(wall)))
             .build()
             .unwrap()
-            .list_sub_jobs(&job_query())
+            .list_subtasks(&job_query())
     };
     let err = skewed(20).unwrap_err();
     assert_eq!(err.status(), Some(401));
@@ -347,7 +319,7 @@ fn a_wrong_project_is_not_found() {
         .credentials(aksk(&sim))
         .build()
         .unwrap();
-    let err = client.list_sub_jobs(&job_query()).unwrap_err();
+    let err = client.list_subtasks(&job_query()).unwrap_err();
     assert_eq!(err.status(), Some(404));
     assert!(!err.is_retryable());
 }
@@ -359,7 +331,7 @@ fn a_truncated_body_is_a_retryable_decode_error() {
         .start()
         .unwrap();
     let client = client(&sim);
-    let err = client.list_sub_jobs(&job_query()).unwrap_err();
+    let err = client.list_subtasks(&job_query()).unwrap_err();
     let Error::Decode {
         status,
         excerpt,
@@ -377,7 +349,7 @@ fn a_truncated_body_is_a_retryable_decode_error() {
         err.request_id(),
         Some(sim.requests()[0].request_id().as_str())
     );
-    assert_eq!(client.list_sub_jobs(&job_query()).unwrap().jobs.len(), 20);
+    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 20);
 }
 
 #[test]
@@ -393,7 +365,7 @@ fn a_dropped_connection_is_a_retryable_transport_error() {
         .read_timeout(secs(10))
         .build()
         .unwrap();
-    let err = client.list_sub_jobs(&job_query()).unwrap_err();
+    let err = client.list_subtasks(&job_query()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -405,7 +377,7 @@ fn a_dropped_connection_is_a_retryable_transport_error() {
         "{err:?}"
     );
     assert!(err.is_retryable() && !err.is_timeout());
-    assert_eq!(client.list_sub_jobs(&job_query()).unwrap().jobs.len(), 20);
+    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 20);
 }
 
 #[test]
@@ -419,10 +391,10 @@ fn a_slow_response_beyond_the_read_timeout_times_out() {
         .read_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let err = client.list_sub_jobs(&job_query()).unwrap_err();
+    let err = client.list_subtasks(&job_query()).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.is_retryable());
-    assert_eq!(client.list_sub_jobs(&job_query()).unwrap().jobs.len(), 1);
+    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 1);
 }
 
 #[test]
@@ -444,7 +416,7 @@ fn a_body_over_the_limit_is_refused() {
         .max_body_bytes(1024)
         .build()
         .unwrap();
-    let err = client.list_sub_jobs(&job_query()).unwrap_err();
+    let err = client.list_subtasks(&job_query()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -498,9 +470,9 @@ fn a_100_mb_response_is_refused_at_the_default_limit() {
         .proxy_from_env(false)
         .build()
         .unwrap();
-    let err = client.list_sub_jobs(&job_query()).unwrap_err();
+    let err = client.list_subtasks(&job_query()).unwrap_err();
     assert!(
-        matches!(err, Error::ResponseTooLarge { limit, .. } if limit == wks_waiter::DEFAULT_MAX_BODY_BYTES),
+        matches!(err, Error::ResponseTooLarge { limit, .. } if limit == wks_waiter::defaults::DEFAULT_MAX_BODY_BYTES),
         "{err:?}"
     );
     assert_eq!(err.request_id(), Some("huge-1"));

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use wks_waiter::simulator::{Scenario, Simulator};
 use wks_waiter::{
-    virtual_time, BackoffPolicy, Client, ClientBuilder, Credentials, Error, SubJobQuery,
-    SubJobStatus, WaitError, Waiter, WaiterBuilder,
+    test_util::virtual_time, BackoffPolicy, Client, ClientBuilder, Credentials, Error,
+    SubtaskQuery, SubtaskStatus, WaitError, Waiter, WaiterBuilder,
 };
 
 const JOB: &str = "job-1";
@@ -331,28 +331,26 @@ fn a_token_with_control_characters_is_refused_when_built() {
 #[test]
 fn query_builder_refuses_bad_values_naming_them() {
     let long_id = "j".repeat(129);
-    let job = || SubJobQuery::builder().job_id(JOB);
-    let cases: Vec<(wks_waiter::SubJobQueryBuilder, &str, &str)> = vec![
-        (SubJobQuery::builder(), "query", ""),
-        (SubJobQuery::builder().limit(10), "query", ""),
-        (SubJobQuery::builder().job_id(""), "job_id", ""),
-        (SubJobQuery::builder().job_id("job 1"), "job_id", "job 1"),
-        (SubJobQuery::builder().job_id("../x"), "job_id", "../x"),
+    let job = || SubtaskQuery::builder().job_id(JOB);
+    let cases: Vec<(wks_waiter::SubtaskQueryBuilder, &str, &str)> = vec![
+        (SubtaskQuery::builder().job_id(""), "job_id", ""),
+        (SubtaskQuery::builder().job_id("job 1"), "job_id", "job 1"),
+        (SubtaskQuery::builder().job_id("../x"), "job_id", "../x"),
         (
-            SubJobQuery::builder().job_id("a&limit=1"),
+            SubtaskQuery::builder().job_id("a&limit=1"),
             "job_id",
             "a&limit=1",
         ),
-        (SubJobQuery::builder().job_id("job\n"), "job_id", "job\n"),
-        (SubJobQuery::builder().job_id("ジョブ"), "job_id", "ジョブ"),
+        (SubtaskQuery::builder().job_id("job\n"), "job_id", "job\n"),
+        (SubtaskQuery::builder().job_id("ジョブ"), "job_id", "ジョブ"),
         (
-            SubJobQuery::builder().job_id(long_id.as_str()),
+            SubtaskQuery::builder().job_id(long_id.as_str()),
             "job_id",
             &long_id,
         ),
-        (SubJobQuery::builder().job_type(""), "job_type", ""),
+        (SubtaskQuery::builder().job_type(""), "job_type", ""),
         (
-            SubJobQuery::builder().job_type("create Desktops"),
+            SubtaskQuery::builder().job_type("create Desktops"),
             "job_type",
             "create Desktops",
         ),
@@ -363,14 +361,14 @@ fn query_builder_refuses_bad_values_naming_them() {
         (job().offset(10_001), "offset", "10001"),
         (job().offset(u64::MAX), "offset", "18446744073709551615"),
         (
-            job().status(SubJobStatus::Unknown("PAUSED".into())),
+            job().status(SubtaskStatus::Unknown("PAUSED".into())),
             "status",
             "PAUSED",
         ),
         (
             job()
-                .status(SubJobStatus::Running)
-                .status(SubJobStatus::parse("running ")),
+                .status(SubtaskStatus::Running)
+                .status(SubtaskStatus::parse("running ")),
             "status",
             "running ",
         ),
@@ -379,11 +377,21 @@ fn query_builder_refuses_bad_values_naming_them() {
         let err = builder.build().unwrap_err();
         assert_names(&err, field, value, &format!("{field} {value:?}"));
     }
-    assert!(SubJobQuery::for_job("").is_err());
+    assert!(SubtaskQuery::for_job("").is_err());
+    // Without a job the listing is project-wide: the service recommends a filter, but does
+    // not require one.
+    assert_eq!(
+        SubtaskQuery::builder()
+            .limit(10)
+            .build()
+            .unwrap()
+            .canonical_string(),
+        "limit=10"
+    );
     // The edges of the documented ranges are accepted.
     job().limit(1000).offset(10_000).build().unwrap();
     job().limit(1).build().unwrap();
-    SubJobQuery::builder()
+    SubtaskQuery::builder()
         .job_type("createDesktops")
         .build()
         .unwrap();
@@ -393,10 +401,10 @@ fn query_builder_refuses_bad_values_naming_them() {
 fn a_zero_page_size_never_yields_a_silently_incomplete_listing() {
     let sim = simulator();
     let client = good_client(&sim).build().unwrap();
-    let Ok(query) = SubJobQuery::builder().job_id(JOB).limit(0).build() else {
+    let Ok(query) = SubtaskQuery::builder().job_id(JOB).limit(0).build() else {
         return; // Refused at build time: fine.
     };
-    match client.list_all_sub_jobs(&query) {
+    match client.list_all_subtasks(&query) {
         Ok(listing) => assert_eq!(
             listing.jobs.len() as u64,
             listing.total_count,

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use wks_waiter::simulator::{Scenario, Simulator};
-use wks_waiter::{Client, Credentials, SubJobQuery};
+use wks_waiter::{Client, Credentials, SubtaskQuery};
 
 const AK: &str = "AKLEAKTEST0001";
 const SK: &str = "Sk-4c1e9b-SECRET-77d2";
@@ -93,7 +93,7 @@ fn an_echoed_credential_is_not_repeated_in_errors() {
                 .build()
                 .unwrap();
             let err = client
-                .list_sub_jobs(&SubJobQuery::for_job(JOB).unwrap())
+                .list_subtasks(&SubtaskQuery::for_job(JOB).unwrap())
                 .unwrap_err();
             assert_clean(status, &format!("{err} {err:?}"));
         }

@@ -5,7 +5,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use wks_waiter::{
-    canonical_query, sign, AccessKey, Credentials, SignableRequest, SubJob, SubJobPage,
+    model::SubtaskPage,
+    signing::{canonical_query, sign, AccessKey, SignableRequest},
+    Credentials, Subtask,
 };
 
 const VALID_PAGE: &str = r#"{"total_count":2,"jobs":[{"status":"RUNNING","process":40,
@@ -54,7 +56,7 @@ fn text() -> impl Strategy<Value = Option<String>> {
     prop::option::of(".{0,16}")
 }
 
-fn sub_job() -> impl Strategy<Value = SubJob> {
+fn subtask() -> impl Strategy<Value = Subtask> {
     (
         (text(), text(), text(), text(), text()),
         (
@@ -94,7 +96,7 @@ fn key(sk: &str) -> AccessKey {
 proptest! {
     #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = SubJobPage::from_json(&bytes);
+        let _ = SubtaskPage::from_json(&bytes);
     }
 
     #[test]
@@ -110,21 +112,21 @@ proptest! {
             bytes[i] = byte;
         }
         bytes.truncate(cut.index(bytes.len() + 1).max(1));
-        let _ = SubJobPage::from_json(&bytes);
+        let _ = SubtaskPage::from_json(&bytes);
     }
 
     #[test]
     fn decoding_arbitrary_json_never_panics(value in arbitrary_json()) {
         let text = serde_json::to_vec(&value).unwrap();
-        let _ = SubJobPage::from_json(&text);
-        let _ = serde_json::from_value::<SubJobPage>(value);
+        let _ = SubtaskPage::from_json(&text);
+        let _ = serde_json::from_value::<SubtaskPage>(value);
     }
 
     #[test]
-    fn valid_pages_round_trip(total in any::<u64>(), jobs in prop::collection::vec(sub_job(), 0..8)) {
-        let page = SubJobPage::new(total, jobs);
+    fn valid_pages_round_trip(total in any::<u64>(), jobs in prop::collection::vec(subtask(), 0..8)) {
+        let page = SubtaskPage::new(total, jobs);
         let text = serde_json::to_string(&page).unwrap();
-        prop_assert_eq!(serde_json::from_str::<SubJobPage>(&text).unwrap(), page);
+        prop_assert_eq!(serde_json::from_str::<SubtaskPage>(&text).unwrap(), page);
     }
 
     #[test]
@@ -182,7 +184,7 @@ proptest! {
 
 #[test]
 fn the_page_the_mutations_start_from_is_valid() {
-    let page = SubJobPage::from_json(VALID_PAGE.as_bytes()).unwrap();
+    let page = SubtaskPage::from_json(VALID_PAGE.as_bytes()).unwrap();
     assert_eq!((page.total_count, page.jobs.len()), (2, 2));
     assert_eq!(page.jobs[1].fail_reason.as_deref(), Some("no capacity é"));
 }

@@ -21,8 +21,10 @@ use wks_waiter::simulator::{
     Fault, FaultPlan, RequestRecord, Scenario, Simulator, TimelineSpec, VirtualSource,
 };
 use wks_waiter::{
-    virtual_time, BackoffPolicy, Client, Clock, Credentials, JobOutcome, ManualClock,
-    ManualSleeper, SubJob, SubJobSource, SubJobStatus, SystemClock, WaitError, Waiter,
+    source::JobsApi,
+    test_util::{virtual_time, ManualClock, ManualSleeper},
+    time::{Clock, SystemClock},
+    BackoffPolicy, Client, Credentials, JobOutcome, Subtask, SubtaskStatus, WaitError, Waiter,
 };
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
@@ -183,7 +185,7 @@ impl Case {
         Scenario::generate(JOB, &spec).page_cap(self.page_cap)
     }
 
-    fn waiter<S: SubJobSource>(
+    fn waiter<S: JobsApi>(
         &self,
         source: S,
         clock: Arc<ManualClock>,
@@ -211,7 +213,7 @@ impl Case {
 /// What one subtask ended as: status, error code and reason, desktop.
 type Final = (String, Option<String>, Option<String>, Option<String>);
 
-fn final_of(job: &SubJob) -> (String, Final) {
+fn final_of(job: &Subtask) -> (String, Final) {
     let status = job.status.as_ref().map_or("", |s| s.as_str()).to_owned();
     let id = job.id.clone().expect("simulated subtasks have IDs");
     let detail = (
@@ -227,7 +229,7 @@ fn finals(outcome: &JobOutcome) -> BTreeMap<String, Final> {
     outcome
         .subtasks
         .iter()
-        .map(|s| final_of(&s.sub_job))
+        .map(|s| final_of(&s.subtask))
         .collect()
 }
 
@@ -262,7 +264,7 @@ fn truth(scenario: &Scenario) -> (BTreeMap<String, Final>, Vec<FailureFields>) {
     let listed = scenario.snapshot(Some(JOB), end);
     let mut failures: Vec<FailureFields> = listed
         .iter()
-        .filter(|job| job.status == Some(SubJobStatus::Failed))
+        .filter(|job| job.status == Some(SubtaskStatus::Failed))
         .map(|job| {
             [
                 job.id.clone(),

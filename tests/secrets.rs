@@ -5,7 +5,10 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wks_waiter::simulator::{Fault, FaultPlan, Scenario, Simulator};
-use wks_waiter::{virtual_time, Client, Credentials, Error, ManualClock, Waiter};
+use wks_waiter::{
+    test_util::{virtual_time, ManualClock},
+    Client, Credentials, Error, Waiter,
+};
 
 const SK: &str = "Sk-2f9c1d7e-SECRET-a41b";
 const SECURITY_TOKEN: &str = "Tok-77aa31-SECRET-e0c9";

@@ -18,8 +18,8 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use wks_waiter::{
-    virtual_time, Client, ClientBuilder, Credentials, Error, SubJobQuery, TransportKind, WaitError,
-    Waiter, DEFAULT_MAX_BODY_BYTES,
+    defaults::DEFAULT_MAX_BODY_BYTES, test_util::virtual_time, Client, ClientBuilder, Credentials,
+    Error, SubtaskQuery, TransportKind, WaitError, Waiter,
 };
 
 const JOB: &str = "job-1";
@@ -59,8 +59,8 @@ fn iam() -> Credentials {
     Credentials::token(IAM_TOKEN).unwrap()
 }
 
-fn query() -> SubJobQuery {
-    SubJobQuery::for_job(JOB).unwrap()
+fn query() -> SubtaskQuery {
+    SubtaskQuery::for_job(JOB).unwrap()
 }
 
 /// Reads one request head (through the blank line); empty if the peer closed first.
@@ -241,7 +241,7 @@ fn an_untrusted_certificate_fails_before_any_request_is_sent() {
             let server = TlsServer::start();
             let endpoint = format!("https://{host}:{}", server.addr.port());
             let err = client(&endpoint, credentials)
-                .list_sub_jobs(&query())
+                .list_subtasks(&query())
                 .unwrap_err();
             assert!(
                 matches!(err, Error::Transport { .. }),
@@ -266,7 +266,7 @@ fn tls_failures_are_permanent_tls_errors() {
         format!("https://127.0.0.1:{plaintext_port}"),
     ] {
         let err = client(&endpoint, iam())
-            .list_sub_jobs(&query())
+            .list_subtasks(&query())
             .unwrap_err();
         assert!(
             matches!(
@@ -285,7 +285,9 @@ fn tls_failures_are_permanent_tls_errors() {
 }
 
 /// Waits on a job behind the untrusted server, in virtual time.
-fn wait_behind_untrusted_tls(server: &TlsServer) -> (WaitError, Arc<wks_waiter::ManualSleeper>) {
+fn wait_behind_untrusted_tls(
+    server: &TlsServer,
+) -> (WaitError, Arc<wks_waiter::test_util::ManualSleeper>) {
     let (clock, sleeper) = virtual_time();
     let waiter = Waiter::builder(client(
         &format!("https://localhost:{}", server.addr.port()),
@@ -356,7 +358,7 @@ fn plaintext_server() -> (u16, JoinHandle<Vec<u8>>) {
 fn an_https_endpoint_never_falls_back_to_plaintext() {
     let (port, server) = plaintext_server();
     let err = client(&format!("https://127.0.0.1:{port}"), iam())
-        .list_sub_jobs(&query())
+        .list_subtasks(&query())
         .unwrap_err();
     assert!(
         matches!(err, Error::Transport { .. }),
@@ -482,7 +484,7 @@ fn a_100_mb_body_without_a_length_is_refused_at_the_default_limit() {
     ] {
         let (url, server) = huge_body_server(status_line, framing);
         let client = client(&url, iam());
-        let err = client.list_sub_jobs(&query()).unwrap_err();
+        let err = client.list_subtasks(&query()).unwrap_err();
         assert!(
             matches!(
                 &err,
@@ -603,7 +605,7 @@ fn redirects_are_reported_not_followed() {
                 let bystander = Bystander::new(host);
                 let redirector = Redirector::new(status, &bystander.url);
                 let err = client(&redirector.url, credentials)
-                    .list_sub_jobs(&query())
+                    .list_subtasks(&query())
                     .unwrap_err();
                 let case = format!("{status} to {}", bystander.url);
                 assert_eq!(err.status(), Some(status), "{case}: {err:?}");

@@ -12,9 +12,10 @@ use wks_waiter::simulator::{
     VirtualSource,
 };
 use wks_waiter::{
-    virtual_time, BackoffPolicy, Client, Credentials, Error, JobOutcome, ManualClock,
-    ManualSleeper, Observer, Progress, SubJobStatus, ThreadSleeper, WaitError, Waiter,
-    WaiterBuilder,
+    test_util::{virtual_time, ManualClock, ManualSleeper},
+    time::ThreadSleeper,
+    BackoffPolicy, Client, Credentials, Error, JobOutcome, Observer, Progress, SubtaskStatus,
+    WaitError, Waiter, WaiterBuilder,
 };
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
@@ -63,7 +64,7 @@ impl Rig {
     /// 95 s, then every 30 s.
     fn wait_with_plain_backoff(&self) -> Result<JobOutcome, WaitError> {
         self.waiter()
-            .poll(exact(wks_waiter::DEFAULT_POLL))
+            .poll(exact(wks_waiter::defaults::DEFAULT_POLL))
             .predictive(false, secs(300))
             .build()
             .unwrap()
@@ -459,8 +460,8 @@ fn throttling_backs_off_harder_than_server_errors() {
             FaultPlan::new().on_requests(0..3, fault),
         );
         rig.waiter()
-            .retry(exact(wks_waiter::DEFAULT_RETRY))
-            .throttle_retry(exact(wks_waiter::DEFAULT_THROTTLE_RETRY))
+            .retry(exact(wks_waiter::defaults::DEFAULT_RETRY))
+            .throttle_retry(exact(wks_waiter::defaults::DEFAULT_THROTTLE_RETRY))
             .build()
             .unwrap()
             .wait(JOB)
@@ -514,8 +515,8 @@ fn subtasks_deleted_after_finishing_keep_their_last_state() {
     assert_eq!(outcome.subtasks.len(), 2);
     assert!(outcome.subtasks[0].vanished);
     assert_eq!(
-        outcome.subtasks[0].sub_job.status,
-        Some(SubJobStatus::Failed)
+        outcome.subtasks[0].subtask.status,
+        Some(SubtaskStatus::Failed)
     );
     assert_eq!(outcome.failures()[0].fail_reason.as_deref(), Some("boom"));
     assert_eq!(outcome.counts().succeeded, 1);
@@ -534,8 +535,8 @@ fn a_subtask_deleted_before_its_end_was_seen_is_not_a_success() {
     assert!(outcome.is_complete() && !outcome.is_success());
     assert!(outcome.subtasks[0].vanished);
     assert_eq!(
-        outcome.subtasks[0].sub_job.status,
-        Some(SubJobStatus::Running)
+        outcome.subtasks[0].subtask.status,
+        Some(SubtaskStatus::Running)
     );
     let failures = outcome.failures();
     assert_eq!(failures.len(), 1);
@@ -609,7 +610,7 @@ fn observer_sees_every_poll_and_sleep() {
     assert_eq!(first.counts.total, 2);
     assert!(first.mean_process.is_some());
     // The failed desktop keeps the progress it had when it failed.
-    let failed_process = f64::from(outcome.subtasks[1].sub_job.process.unwrap());
+    let failed_process = f64::from(outcome.subtasks[1].subtask.process.unwrap());
     let last = recorder.polls.last().unwrap();
     assert_eq!(last.mean_process, Some((100.0 + failed_process) / 2.0));
 }

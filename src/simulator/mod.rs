@@ -10,8 +10,8 @@
 //!
 //! - [`Simulator`]: a real HTTP server on `127.0.0.1`, checking SDK-HMAC-SHA256 signatures
 //!   (or an IAM token) as the API gateway does, for tests of the real [`Client`](crate::Client);
-//! - [`VirtualSource`]: the same answers in-process, as a [`SubJobSource`](crate::SubJobSource)
-//!   read at a [`ManualClock`](crate::ManualClock)'s time, for hour-long waits that run in
+//! - [`VirtualSource`]: the same answers in-process, as a [`JobsApi`](crate::source::JobsApi)
+//!   read at a [`ManualClock`](crate::test_util::ManualClock)'s time, for hour-long waits that run in
 //!   milliseconds.
 //!
 //! Every request is recorded ([`RequestRecord`]) so tests can count calls and check what
@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use wks_waiter::simulator::{Fault, FaultPlan, Scenario, Simulator};
-//! use wks_waiter::{Client, Credentials, SubJobQuery};
+//! use wks_waiter::{Client, Credentials, SubtaskQuery};
 //!
 //! // 100 desktops served 7 per page, and the first request throttled.
 //! let sim = Simulator::builder(Scenario::desktops("job-1", 100).page_cap(7))
@@ -30,10 +30,10 @@
 //!     .project_id(sim.project_id())
 //!     .credentials(Credentials::access_key(sim.access_key(), sim.secret_key())?)
 //!     .build()?;
-//! let query = SubJobQuery::for_job("job-1")?;
-//! let err = client.list_all_sub_jobs(&query).unwrap_err();
+//! let query = SubtaskQuery::for_job("job-1")?;
+//! let err = client.list_all_subtasks(&query).unwrap_err();
 //! assert!(err.is_throttled());
-//! let listing = client.list_all_sub_jobs(&query)?;
+//! let listing = client.list_all_subtasks(&query)?;
 //! assert_eq!(listing.jobs.len(), 100);
 //! assert_eq!(sim.requests().len(), 1 + 15);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

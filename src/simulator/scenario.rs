@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use super::DEFAULT_PROJECT_ID;
-use crate::model::SubJob;
+use crate::model::Subtask;
 use crate::schedule::SplitMix64;
-use crate::sign::format_sdk_date;
+use crate::signing::format_sdk_date;
 
 /// The product every simulated desktop is created with.
 const PRODUCT_ID: &str = "workspace.x86.ultimate.large2";
@@ -342,7 +342,7 @@ pub(super) struct Render<'a> {
 
 impl Render<'_> {
     /// What [`Scenario::snapshot`] uses: the default project, virtual zero at
-    /// 2026-01-01T00:00:00Z (the wall time of [`ManualClock::at_2026`](crate::ManualClock::at_2026)).
+    /// 2026-01-01T00:00:00Z (the wall time of [`ManualClock::at_2026`](crate::test_util::ManualClock::at_2026)).
     pub fn standalone() -> Render<'static> {
         Render {
             project_id: DEFAULT_PROJECT_ID,
@@ -478,7 +478,7 @@ impl Scenario {
     /// Times are written as if virtual zero were 2026-01-01T00:00:00Z and the project were
     /// [`DEFAULT_PROJECT_ID`]; a running [`Simulator`](super::Simulator) uses its own clock's
     /// wall time and project instead.
-    pub fn snapshot(&self, job_id: Option<&str>, at: Duration) -> Vec<SubJob> {
+    pub fn snapshot(&self, job_id: Option<&str>, at: Duration) -> Vec<Subtask> {
         let render = Render::standalone();
         self.listed_at(at)
             .filter(|listed| job_id.is_none_or(|id| listed.job.job_id == id))
@@ -509,7 +509,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SubJobStatus;
+    use crate::model::SubtaskStatus;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -546,20 +546,20 @@ mod tests {
             "not visible yet"
         );
         let waiting = &scenario.snapshot(Some("job-1"), secs(5))[0];
-        assert_eq!(waiting.status, Some(SubJobStatus::Waiting));
+        assert_eq!(waiting.status, Some(SubtaskStatus::Waiting));
         assert_eq!(
             (waiting.process, waiting.begin_time.as_deref()),
             (Some(0), None)
         );
         let running = &scenario.snapshot(None, secs(45))[0];
-        assert_eq!(running.status, Some(SubJobStatus::Running));
+        assert_eq!(running.status, Some(SubtaskStatus::Running));
         assert_eq!(running.process, Some(35));
         assert_eq!(running.begin_time.as_deref(), Some("2026-01-01 00:00:10"));
         assert_eq!(running.end_time, None);
         let almost = &scenario.snapshot(None, secs(110) - Duration::from_millis(1))[0];
         assert_eq!(almost.process, Some(99));
         let done = &scenario.snapshot(None, secs(110))[0];
-        assert_eq!(done.status, Some(SubJobStatus::Success));
+        assert_eq!(done.status, Some(SubtaskStatus::Success));
         assert_eq!(done.process, Some(100));
         assert_eq!(done.end_time.as_deref(), Some("2026-01-01 00:01:50"));
         assert_eq!(done.error_code, None);
@@ -584,7 +584,7 @@ mod tests {
             },
         ));
         let failed = &scenario.snapshot(None, secs(61))[0];
-        assert_eq!(failed.status, Some(SubJobStatus::Failed));
+        assert_eq!(failed.status, Some(SubtaskStatus::Failed));
         assert_eq!(failed.process, Some(98));
         assert_eq!(failed.error_code.as_deref(), Some("WKS.0120"));
         assert!(failed.fail_reason.as_deref().unwrap().contains("capacity"));
@@ -607,7 +607,7 @@ mod tests {
         paused.running_status = Some("PAUSED".into());
         let scenario = one(paused);
         let listed = &scenario.snapshot(None, secs(50))[0];
-        assert_eq!(listed.status, Some(SubJobStatus::Unknown("PAUSED".into())));
+        assert_eq!(listed.status, Some(SubtaskStatus::Unknown("PAUSED".into())));
         assert!(!listed.is_terminal());
         assert!(scenario.snapshot(None, secs(100))[0].is_terminal());
 
@@ -615,7 +615,7 @@ mod tests {
         let late = scenario.snapshot(None, secs(86_400));
         assert_eq!(late.len(), 3);
         for job in &late {
-            assert_eq!(job.status, Some(SubJobStatus::Running));
+            assert_eq!(job.status, Some(SubtaskStatus::Running));
             assert_eq!(job.process, Some(99));
         }
         assert_eq!(scenario.snapshot(None, secs(600))[0].process, Some(10));

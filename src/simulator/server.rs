@@ -156,7 +156,7 @@ impl Drop for Simulator {
 /// ```
 /// use std::sync::Arc;
 /// use wks_waiter::simulator::{Scenario, Simulator};
-/// use wks_waiter::ManualClock;
+/// use wks_waiter::test_util::ManualClock;
 ///
 /// let clock = Arc::new(ManualClock::at_2026());
 /// let sim = Simulator::builder(Scenario::desktops("job-1", 3))
@@ -185,7 +185,7 @@ impl SimulatorBuilder {
     }
 
     /// The clock virtual time and the signature check read. Virtual time is `clock.now()`
-    /// minus its value at start. Share a [`ManualClock`](crate::ManualClock) with the client
+    /// minus its value at start. Share a [`ManualClock`](crate::test_util::ManualClock) with the client
     /// and the waiter to run HTTP tests in virtual time.
     ///
     /// Defaults to the system clock.

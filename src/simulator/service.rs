@@ -10,8 +10,9 @@ use super::faults::{Fault, FaultPlan};
 use super::scenario::{Render, Scenario};
 use super::DEFAULT_PROJECT_ID;
 use crate::credentials::{AccessKey, Secret};
-use crate::query::{parse_query, MAX_LIMIT, MAX_OFFSET};
-use crate::sign::{verify, SignableRequest, VerifyError};
+use crate::query::{MAX_LIMIT, MAX_OFFSET};
+use crate::signing::parse_query;
+use crate::signing::{verify, SignableRequest, VerifyError};
 
 pub(super) const DEFAULT_ACCESS_KEY: &str = "SIMULATORACCESSKEY01";
 pub(super) const DEFAULT_SECRET_KEY: &str = "SimulatorSecretKey0123456789abcdefghijklm";
@@ -173,8 +174,40 @@ fn invalid_parameter(detail: String) -> Failure {
     failure(400, "WKS.0001", "Invalid request parameter", detail)
 }
 
-/// A page: `total_count` and the rendered subtasks.
-type Page = (usize, Vec<Value>);
+/// A successful answer: the JSON body and how many subtasks it holds.
+type Answer = (Value, usize);
+
+/// The APIs the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    /// `GET /v2/{project_id}/workspace-sub-jobs`.
+    SubJobs { project: &'a str },
+    /// `GET /v2/{project_id}/workspace-jobs/{job_id}`.
+    Job { project: &'a str, job_id: &'a str },
+}
+
+impl<'a> Route<'a> {
+    /// The route of `path` (a trailing `/` tolerated), if the simulator serves it.
+    fn of(path: &'a str) -> Option<Self> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let mut parts = path.strip_prefix("/v2/")?.split('/');
+        let project = parts.next().filter(|p| !p.is_empty())?;
+        let route = match (parts.next()?, parts.next(), parts.next()) {
+            ("workspace-sub-jobs", None, None) => Self::SubJobs { project },
+            ("workspace-jobs", Some(job_id), None) if !job_id.is_empty() => {
+                Self::Job { project, job_id }
+            }
+            _ => return None,
+        };
+        Some(route)
+    }
+
+    fn project(self) -> &'a str {
+        match self {
+            Self::SubJobs { project } | Self::Job { project, .. } => project,
+        }
+    }
+}
 
 /// The simulated service: a scenario, a fault plan, who may call, and the request log.
 #[derive(Debug)]
@@ -250,10 +283,7 @@ impl Service {
             ("X-Request-Id", request_id.clone()),
         ];
         let (status, mut body, mut jobs_returned) = match answer {
-            Ok((total_count, jobs)) => {
-                let body = json!({ "total_count": total_count, "jobs": jobs }).to_string();
-                (200, body.into_bytes(), jobs.len())
-            }
+            Ok((body, jobs)) => (200, body.to_string().into_bytes(), jobs),
             Err(failure) => {
                 if let Some(seconds) = failure.retry_after {
                     headers.push(("Retry-After", seconds.to_string()));
@@ -303,9 +333,9 @@ impl Service {
         request: &Request<'_>,
         at: Duration,
         wall: SystemTime,
-    ) -> Result<Page, Failure> {
+    ) -> Result<Answer, Failure> {
         // The gateway routes before it authenticates: it must know the API to know its auth.
-        let project_in_path = route(request.path).ok_or_else(|| {
+        let route = Route::of(request.path).ok_or_else(|| {
             failure(
                 404,
                 "APIGW.0101",
@@ -323,6 +353,7 @@ impl Service {
         }
         let scheme = self.authenticate(request, wall)?;
         let project_id = &self.identity.project_id;
+        let project_in_path = route.project();
         if project_in_path != project_id {
             return Err(failure(
                 404,
@@ -353,8 +384,56 @@ impl Service {
                 "Content-Type must be application/json",
             ));
         }
-        let query = ListQuery::parse(request.query)?;
-        Ok(self.page(&query, at))
+        match route {
+            Route::SubJobs { .. } => {
+                let query = ListQuery::parse(request.query)?;
+                let (total_count, jobs) = self.page(&query, at);
+                let count = jobs.len();
+                Ok((json!({ "total_count": total_count, "jobs": jobs }), count))
+            }
+            Route::Job { job_id, .. } => self.job(job_id, at),
+        }
+    }
+
+    /// The details of `job_id` at `at`: `RUNNING` until every subtask is terminal, then
+    /// `SUCCESS`, or `FAIL` when any failed; every listed subtask inline.
+    fn job(&self, job_id: &str, at: Duration) -> Result<Answer, Failure> {
+        let Some(job) = self.scenario.jobs.iter().find(|j| j.job_id == job_id) else {
+            return Err(failure(
+                404,
+                "WKS.00000404",
+                "The job does not exist",
+                format!("job {job_id} not found"),
+            ));
+        };
+        let render = Render {
+            project_id: &self.identity.project_id,
+            wall_zero: self.wall_zero,
+        };
+        let listed: Vec<_> = self
+            .scenario
+            .listed_at(at)
+            .filter(|listed| listed.job.job_id == job_id)
+            .collect();
+        let states: Vec<_> = job.desktops.iter().map(|d| d.state_at(at)).collect();
+        let finished = states.iter().all(|s| s.ended.is_some());
+        let status = match (finished, states.iter().any(|s| s.status == "FAILED")) {
+            (false, _) => "RUNNING",
+            (true, false) => "SUCCESS",
+            (true, true) => "FAIL",
+        };
+        let sub_jobs: Vec<Value> = listed.iter().map(|l| l.to_json(&render)).collect();
+        let count = sub_jobs.len();
+        Ok((
+            json!({
+                "id": job.job_id,
+                "job_type": job.job_type,
+                "status": status,
+                "sub_jobs_total": job.desktops.len(),
+                "sub_jobs": sub_jobs,
+            }),
+            count,
+        ))
     }
 
     fn authenticate(&self, request: &Request<'_>, wall: SystemTime) -> Result<Scheme, Failure> {
@@ -412,7 +491,7 @@ impl Service {
         Ok(Scheme::AccessKey)
     }
 
-    fn page(&self, query: &ListQuery, at: Duration) -> Page {
+    fn page(&self, query: &ListQuery, at: Duration) -> (usize, Vec<Value>) {
         let filter_status = !self.scenario.ignore_status_filter && !query.statuses.is_empty();
         let matching: Vec<_> = self
             .scenario
@@ -474,13 +553,6 @@ fn error_body(failure: &Failure, request_id: &str) -> Vec<u8> {
         body["encoded_authorization_message"] = json!(ENCODED_AUTHORIZATION);
     }
     body.to_string().into_bytes()
-}
-
-/// The project ID of `/v2/{project_id}/workspace-sub-jobs` (trailing `/` tolerated).
-fn route(path: &str) -> Option<&str> {
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let (project, resource) = path.strip_prefix("/v2/")?.split_once('/')?;
-    (resource == "workspace-sub-jobs" && !project.is_empty()).then_some(project)
 }
 
 /// `SignedHeaders=…` of an `SDK-HMAC-SHA256` `Authorization` header.
@@ -552,10 +624,11 @@ impl ListQuery {
             limit: number("limit", u64::from(MAX_LIMIT), u64::from(MAX_LIMIT))?,
             offset: number("offset", MAX_OFFSET, 0)?,
         };
-        if query.job_id.is_none() && query.job_type.is_none() {
-            return Err(invalid_parameter(
-                "give at least one of job_id and job_type".to_owned(),
-            ));
+        if let Some(name) = ["job_id", "job_type", "desktop_pool_id"]
+            .into_iter()
+            .find(|name| last(name) == Some(""))
+        {
+            return Err(invalid_parameter(format!("{name} must not be empty")));
         }
         if let Some(bad) = query
             .statuses
@@ -575,7 +648,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::sign::{sign, SignableRequest};
+    use crate::signing::{sign, SignableRequest};
     use crate::simulator::{JobPlan, TimelineSpec};
 
     const PATH: &str = "/v2/0605767a3300d5762fb7c0186d9e1779/workspace-sub-jobs";
@@ -752,7 +825,6 @@ mod tests {
     fn bad_parameters_are_400_naming_the_parameter() {
         let service = service(Scenario::desktops("job-1", 1));
         for (query, needle) in [
-            ("", "job_id"),
             ("job_id=", "job_id"),
             ("job_id=j&limit=1001", "limit"),
             ("job_id=j&limit=-1", "limit"),

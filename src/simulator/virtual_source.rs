@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use super::faults::FaultPlan;
 use super::scenario::Scenario;
-use super::service::{Delivery, Identity, Request, RequestRecord, Service};
+use super::service::{Delivery, Identity, Reply, Request, RequestRecord, Service};
 use crate::error::{Error, TransportKind};
-use crate::query::SubJobQuery;
-use crate::source::{interpret_response, FetchedPage, SubJobSource};
+use crate::query::{validate_id, SubtaskQuery};
+use crate::source::{interpret_job_response, interpret_response, FetchedJob, FetchedPage, JobsApi};
 use crate::time::{Clock, ManualClock};
 
 /// Stands in for the host in the URLs of transport errors: the reserved `.invalid` domain
 /// says plainly that no network was involved.
 const VIRTUAL_ORIGIN: &str = "http://simulator.invalid";
 
-/// The simulated service as a [`SubJobSource`], answering at `clock.elapsed()` of a
+/// The simulated service as a [`JobsApi`], answering at `clock.elapsed()` of a
 /// [`ManualClock`]: a waiter polling it for a simulated hour finishes in milliseconds.
 ///
 /// Requests go through the same handler as the HTTP [`Simulator`](super::Simulator)'s
@@ -33,11 +33,11 @@ const VIRTUAL_ORIGIN: &str = "http://simulator.invalid";
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use wks_waiter::simulator::{Scenario, VirtualSource};
-/// use wks_waiter::{ManualClock, SubJobQuery, SubJobSource};
+/// use wks_waiter::{SubtaskQuery, test_util::{ManualClock}, source::{JobsApi}};
 ///
 /// let clock = Arc::new(ManualClock::at_2026());
 /// let source = VirtualSource::new(Scenario::desktops("job-1", 4), clock.clone());
-/// let query = SubJobQuery::for_job("job-1")?;
+/// let query = SubtaskQuery::for_job("job-1")?;
 /// assert!(source.fetch_page(&query, None)?.page.jobs.iter().all(|j| !j.is_terminal()));
 /// clock.advance(Duration::from_secs(3600));
 /// assert!(source.fetch_page(&query, None)?.page.jobs.iter().all(|j| j.is_terminal()));
@@ -86,14 +86,44 @@ impl fmt::Debug for VirtualSource {
     }
 }
 
-impl SubJobSource for VirtualSource {
+impl JobsApi for VirtualSource {
+    fn project_id(&self) -> &str {
+        &self.service.identity().project_id
+    }
+
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+        validate_id("job_id", job_id)?;
+        let path = format!("/v2/{}/workspace-jobs/{job_id}", self.project_id());
+        let reply = self.call(&path, "", timeout)?;
+        interpret_job_response(
+            reply.status,
+            reply.header("X-Request-Id").map(str::to_owned),
+            reply.header("Retry-After"),
+            &reply.body,
+        )
+    }
+
     fn fetch_page(
         &self,
-        query: &SubJobQuery,
+        query: &SubtaskQuery,
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error> {
+        let path = format!("/v2/{}/workspace-sub-jobs", self.project_id());
+        let reply = self.call(&path, &query.canonical_string(), timeout)?;
+        interpret_response(
+            reply.status,
+            reply.header("X-Request-Id").map(str::to_owned),
+            reply.header("Retry-After"),
+            &reply.body,
+        )
+    }
+}
+
+impl VirtualSource {
+    /// Sends one GET through the service at the clock's virtual time and delivers the
+    /// reply as the HTTP client would receive it.
+    fn call(&self, path: &str, query: &str, timeout: Option<Duration>) -> Result<Reply, Error> {
         let identity = self.service.identity();
-        let path = format!("/v2/{}/workspace-sub-jobs", identity.project_id);
         let headers = [
             ("Content-Type", "application/json"),
             ("X-Project-Id", identity.project_id.as_str()),
@@ -102,8 +132,8 @@ impl SubJobSource for VirtualSource {
         let reply = self.service.handle(
             &Request {
                 method: "GET",
-                path: &path,
-                query: &query.canonical_string(),
+                path,
+                query,
                 headers: &headers,
                 body: b"",
             },
@@ -138,12 +168,7 @@ impl SubJobSource for VirtualSource {
                 ));
             }
         }
-        interpret_response(
-            reply.status,
-            reply.header("X-Request-Id").map(str::to_owned),
-            reply.header("Retry-After"),
-            &reply.body,
-        )
+        Ok(reply)
     }
 }
 
@@ -175,7 +200,7 @@ mod tests {
             ..TimelineSpec::new(6)
         };
         let (source, clock) = source(Scenario::generate("job-1", &spec));
-        let query = SubJobQuery::for_job("job-1").unwrap();
+        let query = SubtaskQuery::for_job("job-1").unwrap();
         let early = source.fetch_page(&query, None).unwrap();
         assert_eq!((early.page.total_count, early.page.jobs.len()), (0, 0));
         clock.advance(secs(200));
@@ -219,7 +244,7 @@ mod tests {
                 .on_request(3, Fault::Slow(secs(40)))
                 .on_request(4, Fault::Slow(secs(5))),
         );
-        let query = SubJobQuery::for_job("job-1").unwrap();
+        let query = SubtaskQuery::for_job("job-1").unwrap();
         let timeout = Some(secs(30));
 
         let dropped = source.fetch_page(&query, timeout).unwrap_err();

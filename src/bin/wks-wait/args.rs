@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wks_waiter::{BackoffPolicy, DEFAULT_POLL};
+use wks_waiter::{defaults::DEFAULT_POLL, BackoffPolicy};
 
 use crate::duration::{format_duration, parse_duration};
 

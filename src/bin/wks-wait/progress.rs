@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
-use wks_waiter::{Clock, Counts, Observer, Progress, SystemClock};
+use wks_waiter::{
+    time::{Clock, SystemClock},
+    Counts, Observer, Progress,
+};
 
 use crate::duration::format_duration;
 use crate::report::{chain, plural};

@@ -341,7 +341,7 @@ impl FailureReport {
 
 impl SubtaskReport {
     fn of(tracked: &TrackedSubtask) -> Self {
-        let job = &tracked.sub_job;
+        let job = &tracked.subtask;
         Self {
             subtask_id: job.id.clone(),
             status: job.status.as_ref().map(|s| s.as_str().to_owned()),
@@ -421,7 +421,7 @@ mod tests {
         let report = Report::misconfigured(
             "job-1",
             &wks_waiter::Error::MissingEnv {
-                variable: wks_waiter::ENV_AK,
+                variable: wks_waiter::defaults::ENV_AK,
             },
         );
         report.write(true, false, &mut out).unwrap();

@@ -14,25 +14,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-// A crate root's modules resolve beside it, so the binary's own directory is named.
-#[path = "wks-wait/args.rs"]
 mod args;
-#[path = "wks-wait/demo.rs"]
 mod demo;
-#[path = "wks-wait/duration.rs"]
 mod duration;
-#[path = "wks-wait/progress.rs"]
 mod progress;
-#[path = "wks-wait/report.rs"]
 mod report;
-#[path = "wks-wait/run.rs"]
 mod run;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use wks_waiter::{Client, Credentials, ENV_REGION};
+use wks_waiter::{defaults::ENV_REGION, Client, Credentials};
 
 use crate::args::{Cli, Command, OutputFormat, WaitArgs};
 use crate::progress::{BarSlot, LogSink, Mode};

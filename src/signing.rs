@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::credentials::AccessKey;
-use crate::query::{canonical_query, parse_query, percent_encode};
+pub use crate::credentials::{AccessKey, Secret};
+use std::fmt::Write as _;
 
 /// The algorithm name that opens the string to sign and the `Authorization` header.
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
@@ -67,7 +67,7 @@ pub struct Signature {
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use wks_waiter::{sign, Credentials, SignableRequest};
+/// use wks_waiter::{Credentials, signing::{sign, SignableRequest}};
 ///
 /// let Credentials::AccessKey(key) = Credentials::access_key("AccessKey", "SecretKey")? else {
 ///     unreachable!()
@@ -164,7 +164,7 @@ fn string_to_sign(
 fn canonical_uri(path: &str) -> String {
     let mut out: String = path
         .split('/')
-        .map(|segment| percent_encode(&crate::query::percent_decode_path(segment)))
+        .map(|segment| percent_encode(&percent_decode_path(segment)))
         .collect::<Vec<_>>()
         .join("/");
     if !out.ends_with('/') {
@@ -344,6 +344,98 @@ fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 15)] as char);
     }
     out
+}
+
+/// Percent-encodes as the Huawei signer does: everything but `A-Z a-z 0-9 - _ . ~` becomes
+/// `%XX` with uppercase hex; space is `%20`.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes (and `+` as space, as form encoding does); invalid escapes stay
+/// as they are and invalid UTF-8 is replaced, because a canonical form must exist for
+/// whatever a caller sends.
+pub fn percent_decode(text: &str) -> String {
+    decode(text, true)
+}
+
+/// Decodes `%XX` escapes of a path segment, where `+` is a plain `+`.
+pub(crate) fn percent_decode_path(text: &str) -> String {
+    decode(text, false)
+}
+
+fn decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2]))
+            {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_digit(digit: u8) -> Option<u8> {
+    (digit as char).to_digit(16).map(|d| d as u8)
+}
+
+/// The canonical form of a set of query pairs: each name and value percent-encoded, sorted
+/// by name then value, repeated names kept, an empty value written `k=`.
+pub fn canonical_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut encoded: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(k, v)| (percent_encode(k), percent_encode(v)))
+        .collect();
+    encoded.sort();
+    let mut out = String::new();
+    for (i, (k, v)) in encoded.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// Splits a raw query string (no `?`) into decoded pairs; `k` without `=` has an empty value.
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| match part.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(part), String::new()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -530,6 +622,46 @@ mod tests {
         assert_eq!(
             check("job_id=j&status=RUNNING", &headers[..3], now),
             Err(VerifyError::MissingAuthorization)
+        );
+    }
+
+    #[test]
+    fn published_vector_4_canonical_query() {
+        let pairs = [
+            ("test", "一 (&=?!#%.*)"),
+            ("path", "/tmp/123"),
+            ("multi", "3"),
+            ("multi", "1"),
+            ("multi", "2"),
+            ("limit", "1"),
+            ("enable", "true"),
+        ];
+        assert_eq!(
+            canonical_query(pairs),
+            "enable=true&limit=1&multi=1&multi=2&multi=3&path=%2Ftmp%2F123&test=%E4%B8%80%20%28%26%3D%3F%21%23%25.%2A%29"
+        );
+    }
+
+    #[test]
+    fn decode_inverts_encode() {
+        for text in ["", "a b", "一 (&=?!#%.*)", "%zz", "100%", "~-_."] {
+            assert_eq!(percent_decode(&percent_encode(text)), text);
+        }
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("a+b%20c"), "a b c");
+    }
+
+    #[test]
+    fn parse_query_keeps_repeats_and_empty_values() {
+        assert_eq!(
+            parse_query("status=FAILED&status=RUNNING&empty=&bare&&x=%2F"),
+            vec![
+                ("status".into(), "FAILED".into()),
+                ("status".into(), "RUNNING".into()),
+                ("empty".into(), "".into()),
+                ("bare".into(), "".into()),
+                ("x".into(), "/".into()),
+            ]
         );
     }
 }
