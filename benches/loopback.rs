@@ -60,7 +60,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use wks_waiter::simulator::{Scenario, Simulator, TimelineSpec};
 use wks_waiter::{
-    defaults::DEFAULT_MAX_PREDICTED_INTERVAL,
     time::{Clock, Sleeper, SystemClock, ThreadSleeper},
     BackoffPolicy, Cancellation, Client, Credentials, SubtaskQuery, Waiter,
 };
@@ -325,13 +324,12 @@ fn wait_cost(server: &ServerInfo, desktops: usize, finish_secs: u64) -> Result<W
     let client = connect(server)?;
     let waiter = Waiter::builder(client)
         // A 15 s job would see one or two polls under the default 5 s..30 s schedule.
-        .poll(BackoffPolicy::new(
-            Duration::from_secs(1),
-            2.0,
-            Duration::from_secs(2),
-            0.1,
-        ))
-        .predictive(false, DEFAULT_MAX_PREDICTED_INTERVAL)
+        .poll(
+            BackoffPolicy::new(Duration::from_secs(1))
+                .max_interval(Duration::from_secs(2))
+                .randomization_factor(0.1),
+        )
+        .predictive(false)
         // A safety net so a broken server cannot hang the bench; never reached normally.
         .max_wait(Duration::from_secs(finish_secs * 4 + 30))
         .build()

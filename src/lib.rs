@@ -37,8 +37,9 @@
 mod client;
 mod credentials;
 mod error;
+mod events;
 pub mod model;
-mod outcome;
+pub mod outcome;
 mod query;
 mod schedule;
 pub mod signing;
@@ -46,18 +47,18 @@ pub mod signing;
 pub mod simulator;
 pub mod source;
 pub mod time;
-mod track;
 mod waiter;
 
 pub use client::{Client, ClientBuilder};
 pub use credentials::Credentials;
 pub use error::{ApiError, Error, TransportKind};
+pub use events::{Event, EventKind};
 pub use model::{Subtask, SubtaskStatus};
-pub use outcome::{Counts, DesktopFailure, JobOutcome, Observer, Progress, TrackedSubtask};
+pub use outcome::{Counts, DesktopFailure, JobOutcome, JobResult, WaitOutcome};
 pub use query::{SubtaskQuery, SubtaskQueryBuilder};
 pub use schedule::BackoffPolicy;
 pub use time::Cancellation;
-pub use waiter::{WaitError, Waiter, WaiterBuilder};
+pub use waiter::{Limit, WaitError, Waiter, WaiterBuilder};
 
 /// The defaults of every setting, named.
 pub mod defaults {
@@ -65,10 +66,12 @@ pub mod defaults {
         DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT,
     };
     pub use crate::credentials::{ENV_AK, ENV_PROJECT_ID, ENV_REGION, ENV_SECURITY_TOKEN, ENV_SK};
+    pub use crate::events::EVENT_SCHEMA_VERSION;
     pub use crate::query::{MAX_LIMIT, MAX_OFFSET};
     pub use crate::waiter::{
-        DEFAULT_MAX_PREDICTED_INTERVAL, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT, DEFAULT_POLL,
-        DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY, DEFAULT_THROTTLE_RETRY,
+        DEFAULT_FIRST_SUBTASK_WITHIN, DEFAULT_MAX_PREDICTED_INTERVAL, DEFAULT_MAX_RETRIES,
+        DEFAULT_MAX_WAIT, DEFAULT_POLL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY,
+        DEFAULT_THROTTLE_RETRY,
     };
 }
 

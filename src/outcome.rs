@@ -1,53 +1,125 @@
-//! What a wait found: per-subtask final states, failures, and progress snapshots.
+//! What a wait found: every subtask's last state, the failed desktops and why, and how the
+//! wait ended — one type, serialized as the `wks-wait --output json` object.
 
+use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
 
-use crate::model::{Subtask, SubtaskStatus};
+use crate::error::Error;
+use crate::model::{JobDetails, JobStatus, Subtask, SubtaskStatus};
+
+/// How a job's wait ended. Serialized as `succeeded`, `failed`, `timed_out`, `error` or
+/// `interrupted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobResult {
+    /// Every subtask succeeded (or the outcome rules decided success).
+    Succeeded,
+    /// Every subtask is terminal and at least one failed or vanished before finishing, the
+    /// job failed as a whole, or the outcome rules (or `fail_fast`) decided failure.
+    Failed,
+    /// The deadline passed with subtasks pending.
+    TimedOut,
+    /// An API or transport error, an unknown job, or a service that never answered
+    /// consistently ended the wait.
+    Error,
+    /// The wait was cancelled.
+    Interrupted,
+}
+
+impl JobResult {
+    /// `true` for [`Succeeded`](Self::Succeeded) and [`Failed`](Self::Failed): the job's
+    /// result is known.
+    pub fn is_decided(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+
+    /// How bad an ending is, for aggregating jobs: the worst one decides.
+    pub(crate) fn severity(self) -> u8 {
+        match self {
+            Self::Succeeded => 0,
+            Self::Failed => 1,
+            Self::TimedOut => 2,
+            Self::Error => 3,
+            Self::Interrupted => 4,
+        }
+    }
+
+    /// The word used in text and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+            Self::Error => "error",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for JobResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One subtask as the waiter last saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct TrackedSubtask {
+pub struct SubtaskOutcome {
     /// The subtask as last listed.
     pub subtask: Subtask,
-    /// `true` when the subtask was listed before and is missing from a later complete
-    /// listing (users may delete finished subtasks). Its last seen state is kept.
+    /// No longer listed: absent from two consistent listings taken at least one poll
+    /// interval apart (users may delete finished subtasks). Its last seen state is kept.
     pub vanished: bool,
 }
 
-impl TrackedSubtask {
-    /// The subtask's ID, if the service gave one.
+impl SubtaskOutcome {
+    /// The subtask's ID.
     pub fn id(&self) -> Option<&str> {
         self.subtask.id.as_deref()
     }
 
     /// How this subtask counts in the outcome.
     pub fn state(&self) -> SubtaskState {
-        match &self.subtask.status {
-            Some(SubtaskStatus::Success) => SubtaskState::Succeeded,
-            Some(SubtaskStatus::Failed) => SubtaskState::Failed,
+        SubtaskState::of(self.subtask.status.as_ref(), self.vanished)
+    }
+}
+
+impl SubtaskState {
+    pub(crate) fn of(status: Option<&SubtaskStatus>, vanished: bool) -> Self {
+        match status {
+            Some(SubtaskStatus::Success) => Self::Succeeded,
+            Some(SubtaskStatus::Failed) => Self::Failed,
             // Only finished subtasks can be deleted, so one that vanished while pending
-            // finished unseen: its result is unknown, which is not a success.
-            _ if self.vanished => SubtaskState::Failed,
-            _ => SubtaskState::Pending,
+            // finished unseen: its result is unknown, neither a success nor a failure.
+            _ if vanished => Self::Vanished,
+            _ => Self::Pending,
         }
     }
 }
 
 /// How a subtask counts in a [`JobOutcome`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SubtaskState {
     /// `SUCCESS`.
     Succeeded,
-    /// `FAILED`, or vanished before its final state was seen.
+    /// `FAILED`.
     Failed,
-    /// Not finished (including unknown statuses).
+    /// Disappeared from the listing before it was seen finished: its final state is unknown.
+    Vanished,
+    /// Not finished (including statuses this crate does not know).
     Pending,
 }
 
 /// A desktop whose subtask failed, and why.
+///
+/// `Display` prints one line: `desktop-0004 (9d30c8ac-…, user-0004) failed: WKS.0181 the
+/// image is not available`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct DesktopFailure {
@@ -61,30 +133,50 @@ pub struct DesktopFailure {
     pub user_name: Option<String>,
     /// The service's error code.
     pub error_code: Option<String>,
-    /// The service's reason, or why the waiter could not tell the final state.
+    /// The service's reason.
     pub fail_reason: Option<String>,
 }
 
 impl DesktopFailure {
-    fn of(tracked: &TrackedSubtask) -> Self {
-        let job = &tracked.subtask;
-        let fail_reason = if tracked.vanished && !job.is_terminal() {
-            Some(format!(
-                "subtask disappeared from the listing while {}; its final state is unknown",
-                job.status
-                    .as_ref()
-                    .map_or("without a status", SubtaskStatus::as_str)
-            ))
-        } else {
-            job.fail_reason.clone()
-        };
+    /// The failure a `FAILED` subtask reports.
+    pub fn of(subtask: &Subtask) -> Self {
         Self {
-            subtask_id: job.id.clone(),
-            desktop_id: job.desktop_id().map(str::to_owned),
-            desktop_name: job.desktop_name().map(str::to_owned),
-            user_name: job.user_name().map(str::to_owned),
-            error_code: job.error_code.clone(),
-            fail_reason,
+            subtask_id: subtask.id.clone(),
+            desktop_id: subtask.desktop_id().map(str::to_owned),
+            desktop_name: subtask.desktop_name().map(str::to_owned),
+            user_name: subtask.user_name().map(str::to_owned),
+            error_code: subtask.error_code.clone(),
+            fail_reason: subtask.fail_reason.clone(),
+        }
+    }
+}
+
+impl fmt::Display for DesktopFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self
+            .desktop_name
+            .as_deref()
+            .or(self.desktop_id.as_deref())
+            .or(self.subtask_id.as_deref())
+            .unwrap_or("a desktop");
+        f.write_str(name)?;
+        let details: Vec<&str> = [
+            self.desktop_id
+                .as_deref()
+                .filter(|_| self.desktop_name.is_some()),
+            self.user_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
+        }
+        f.write_str(" failed")?;
+        match (&self.error_code, &self.fail_reason) {
+            (Some(code), Some(reason)) => write!(f, ": {code} {reason}"),
+            (Some(text), None) | (None, Some(text)) => write!(f, ": {text}"),
+            (None, None) => f.write_str(" without a reason"),
         }
     }
 }
@@ -101,45 +193,162 @@ pub struct Counts {
     pub running: usize,
     /// `SUCCESS`.
     pub succeeded: usize,
-    /// `FAILED`, or vanished before finishing.
+    /// `FAILED`.
     pub failed: usize,
+    /// Vanished before they were seen finished.
+    pub vanished: usize,
 }
 
 impl Counts {
     /// Counts `subtasks`.
-    pub fn of<'a>(subtasks: impl IntoIterator<Item = &'a TrackedSubtask>) -> Self {
+    pub fn of<'a>(subtasks: impl IntoIterator<Item = &'a SubtaskOutcome>) -> Self {
         let mut counts = Self::default();
-        for tracked in subtasks {
-            counts.total += 1;
-            match (tracked.state(), &tracked.subtask.status) {
-                (SubtaskState::Succeeded, _) => counts.succeeded += 1,
-                (SubtaskState::Failed, _) => counts.failed += 1,
-                (SubtaskState::Pending, Some(SubtaskStatus::Waiting)) => counts.waiting += 1,
-                (SubtaskState::Pending, _) => counts.running += 1,
-            }
+        for subtask in subtasks {
+            counts.add(subtask.state(), subtask.subtask.status.as_ref());
         }
         counts
+    }
+
+    pub(crate) fn add(&mut self, state: SubtaskState, status: Option<&SubtaskStatus>) {
+        self.total += 1;
+        match (state, status) {
+            (SubtaskState::Succeeded, _) => self.succeeded += 1,
+            (SubtaskState::Failed, _) => self.failed += 1,
+            (SubtaskState::Vanished, _) => self.vanished += 1,
+            (SubtaskState::Pending, Some(SubtaskStatus::Waiting)) => self.waiting += 1,
+            (SubtaskState::Pending, _) => self.running += 1,
+        }
     }
 
     /// Subtasks not finished.
     pub fn pending(&self) -> usize {
         self.waiting + self.running
     }
+
+    /// Subtasks finished (succeeded, failed or vanished).
+    pub fn finished(&self) -> usize {
+        self.succeeded + self.failed + self.vanished
+    }
+
+    /// The sum of two counts.
+    pub fn plus(self, other: Counts) -> Counts {
+        Counts {
+            total: self.total + other.total,
+            waiting: self.waiting + other.waiting,
+            running: self.running + other.running,
+            succeeded: self.succeeded + other.succeeded,
+            failed: self.failed + other.failed,
+            vanished: self.vanished + other.vanished,
+        }
+    }
 }
 
-/// The result of waiting on a job: every subtask's last state and what it cost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The job as a whole, as its details said (`GET …/workspace-jobs/{job_id}`), when the
+/// waiter read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct JobSummary {
+    /// Job-level status.
+    pub status: Option<JobStatus>,
+    /// `job_error_code` of a job that failed as a whole.
+    pub error_code: Option<String>,
+    /// `fail_reason` of a job that failed as a whole.
+    pub fail_reason: Option<String>,
+    /// How many subtasks the job has.
+    pub sub_jobs_total: Option<u64>,
+}
+
+impl JobSummary {
+    pub(crate) fn of(details: &JobDetails) -> Self {
+        Self {
+            status: details.status.clone(),
+            error_code: details.job_error_code.clone(),
+            fail_reason: details.fail_reason.clone(),
+            sub_jobs_total: details.sub_jobs_total,
+        }
+    }
+
+    /// `true` when the job failed as a whole.
+    pub fn failed(&self) -> bool {
+        self.status == Some(JobStatus::Failed)
+    }
+}
+
+/// What a wait knows of the error that ended it (or preceded a time-out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ErrorInfo {
+    /// HTTP status, when a response came.
+    pub status: Option<u16>,
+    /// The service's `error_code`.
+    pub error_code: Option<String>,
+    /// The service's `error_msg`.
+    pub error_msg: Option<String>,
+    /// `X-Request-Id`: quote it to support.
+    pub request_id: Option<String>,
+    /// What happened, in one line.
+    pub message: String,
+}
+
+impl ErrorInfo {
+    /// Describes `error` under `message` (one line; the error's own text when `None`).
+    pub(crate) fn new(message: Option<String>, error: Option<&Error>) -> Self {
+        let api = error.and_then(Error::api);
+        Self {
+            status: error.and_then(Error::status),
+            error_code: api.and_then(|a| a.error_code.clone()),
+            error_msg: api.and_then(|a| a.error_msg.clone()),
+            request_id: error.and_then(|e| e.request_id().map(str::to_owned)),
+            message: one_line(
+                &message.unwrap_or_else(|| error.map(error_chain).unwrap_or_default()),
+            ),
+        }
+    }
+}
+
+/// An error and its causes, joined by `": "`.
+pub(crate) fn error_chain(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Newlines and other control characters become spaces: a message is one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The result of waiting on a job: how it ended, every subtask's last state, and what it
+/// cost.
+///
+/// Serializes as the `wks-wait --output json` object (see the README for the schema).
+/// `Debug` is bounded: it shows the counts and the first few failures, not every subtask.
+#[derive(Clone, PartialEq, Eq)]
+#[must_use = "an outcome may hold failed desktops: check `is_success()` or call `into_result()`"]
 #[non_exhaustive]
 pub struct JobOutcome {
     /// The job waited on.
     pub job_id: String,
+    /// How the wait ended.
+    pub result: JobResult,
     /// Every subtask seen, in the order first seen.
-    pub subtasks: Vec<TrackedSubtask>,
-    /// Time from the start of the wait to its end.
+    pub subtasks: Vec<SubtaskOutcome>,
+    /// The job's own details, when the waiter read them.
+    pub job: Option<JobSummary>,
+    /// The error that ended the wait, or preceded a time-out.
+    pub error: Option<ErrorInfo>,
+    /// Time from the start of the wait to its end (for this job).
     pub elapsed: Duration,
     /// Poll cycles (each reads every page it needs).
     pub polls: u32,
-    /// HTTP requests made, retries included.
+    /// HTTP requests made, retries included (shared by every job of one wait).
     pub requests: u32,
     /// Response bytes received.
     pub bytes: u64,
@@ -151,22 +360,16 @@ impl JobOutcome {
         Counts::of(&self.subtasks)
     }
 
-    /// `true` when at least one subtask was seen and every one succeeded.
+    /// `true` when the wait decided success: every subtask succeeded (at least one was
+    /// seen, unless the job's details said it has none), or the outcome rules allowed the
+    /// failures there were.
     pub fn is_success(&self) -> bool {
-        !self.subtasks.is_empty()
-            && self
-                .subtasks
-                .iter()
-                .all(|s| s.state() == SubtaskState::Succeeded)
+        self.result == JobResult::Succeeded
     }
 
-    /// `true` when at least one subtask was seen and none is pending.
+    /// `true` when the job's result is known (succeeded or failed).
     pub fn is_complete(&self) -> bool {
-        !self.subtasks.is_empty()
-            && self
-                .subtasks
-                .iter()
-                .all(|s| s.state() != SubtaskState::Pending)
+        self.result.is_decided()
     }
 
     /// The failed desktops, with their error codes and reasons.
@@ -174,49 +377,335 @@ impl JobOutcome {
         self.subtasks
             .iter()
             .filter(|s| s.state() == SubtaskState::Failed)
-            .map(DesktopFailure::of)
+            .map(|s| DesktopFailure::of(&s.subtask))
             .collect()
     }
 
+    /// The subtasks that vanished before they were seen finished.
+    pub fn vanished(&self) -> impl Iterator<Item = &SubtaskOutcome> {
+        self.subtasks
+            .iter()
+            .filter(|s| s.state() == SubtaskState::Vanished)
+    }
+
     /// The subtasks not finished yet.
-    pub fn pending(&self) -> impl Iterator<Item = &TrackedSubtask> {
+    pub fn pending(&self) -> impl Iterator<Item = &SubtaskOutcome> {
         self.subtasks
             .iter()
             .filter(|s| s.state() == SubtaskState::Pending)
     }
+
+    /// This outcome when it is a success, and otherwise an error holding it, for `?`:
+    /// `waiter.wait(id)?.into_result()?`.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Unsuccessful`](crate::WaitError::Unsuccessful) with this outcome.
+    pub fn into_result(self) -> Result<JobOutcome, crate::WaitError> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(crate::WaitError::Unsuccessful {
+                outcome: Box::new(self),
+            })
+        }
+    }
+
+    /// A one-line summary: `job J: 47 succeeded, 3 failed, 0 pending of 50`.
+    pub fn summary(&self) -> String {
+        let counts = self.counts();
+        let mut text = format!(
+            "job {}: {} succeeded, {} failed",
+            self.job_id, counts.succeeded, counts.failed
+        );
+        if counts.vanished > 0 {
+            text.push_str(&format!(", {} vanished", counts.vanished));
+        }
+        text.push_str(&format!(
+            ", {} pending of {}",
+            counts.pending(),
+            counts.total
+        ));
+        text
+    }
 }
 
-/// What one poll found; given to [`Observer::on_poll`].
-#[derive(Debug, Clone, PartialEq)]
+/// How many failures `Debug` lists before eliding the rest.
+const DEBUG_FAILURES: usize = 3;
+
+impl fmt::Debug for JobOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failures = self.failures();
+        let shown: Vec<String> = failures
+            .iter()
+            .take(DEBUG_FAILURES)
+            .map(ToString::to_string)
+            .collect();
+        let mut out = f.debug_struct("JobOutcome");
+        out.field("job_id", &self.job_id)
+            .field("result", &self.result)
+            .field("counts", &self.counts())
+            .field("failures", &shown);
+        if failures.len() > DEBUG_FAILURES {
+            out.field("more_failures", &(failures.len() - DEBUG_FAILURES));
+        }
+        out.field("job", &self.job)
+            .field("error", &self.error)
+            .field("elapsed", &self.elapsed)
+            .field("polls", &self.polls)
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for JobOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let counts = self.counts();
+        let mut out = serializer.serialize_struct("JobOutcome", 15)?;
+        out.serialize_field("job_id", &self.job_id)?;
+        out.serialize_field("result", &self.result)?;
+        out.serialize_field("total", &counts.total)?;
+        out.serialize_field("succeeded", &counts.succeeded)?;
+        out.serialize_field("failed", &counts.failed)?;
+        out.serialize_field("vanished", &counts.vanished)?;
+        out.serialize_field("pending", &counts.pending())?;
+        out.serialize_field(
+            "elapsed_ms",
+            &u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+        )?;
+        out.serialize_field("polls", &self.polls)?;
+        out.serialize_field("requests", &self.requests)?;
+        out.serialize_field("job", &self.job)?;
+        out.serialize_field("failures", &self.failures())?;
+        out.serialize_field(
+            "subtasks",
+            &self.subtasks.iter().map(SubtaskJson).collect::<Vec<_>>(),
+        )?;
+        out.serialize_field("error", &self.error)?;
+        out.end()
+    }
+}
+
+/// A subtask in the JSON schema: flat, every key present, `null` for what the service did
+/// not say.
+struct SubtaskJson<'a>(&'a SubtaskOutcome);
+
+impl Serialize for SubtaskJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let subtask = &self.0.subtask;
+        let mut out = serializer.serialize_map(Some(9))?;
+        out.serialize_entry("subtask_id", &subtask.id)?;
+        out.serialize_entry(
+            "status",
+            &subtask.status.as_ref().map(SubtaskStatus::as_str),
+        )?;
+        out.serialize_entry("desktop_id", &subtask.desktop_id())?;
+        out.serialize_entry("desktop_name", &subtask.desktop_name())?;
+        out.serialize_entry("user_name", &subtask.user_name())?;
+        out.serialize_entry("process", &subtask.process)?;
+        out.serialize_entry("error_code", &subtask.error_code)?;
+        out.serialize_entry("fail_reason", &subtask.fail_reason)?;
+        out.serialize_entry("vanished", &self.0.vanished)?;
+        out.end()
+    }
+}
+
+/// The result of waiting on several jobs at once ([`Waiter::wait_all`](crate::Waiter::wait_all)).
+///
+/// Serializes as the `wks-wait --output json` object of a wait on several jobs: `result`
+/// (the worst of the jobs'), totals, and the per-job objects under `jobs`.
+#[derive(Clone, PartialEq, Eq)]
+#[must_use = "some jobs may have failed: check `is_success()` or call `into_result()`"]
 #[non_exhaustive]
-pub struct Progress {
-    /// Poll number, from 1.
-    pub poll: u32,
-    /// Time since the wait started.
+pub struct WaitOutcome {
+    /// One outcome per job, in the order given.
+    pub jobs: Vec<JobOutcome>,
+    /// Time from the start of the wait to its end.
     pub elapsed: Duration,
-    /// Requests so far.
+    /// Poll cycles.
+    pub polls: u32,
+    /// HTTP requests made, retries included.
     pub requests: u32,
-    /// Counts per state.
-    pub counts: Counts,
-    /// Subtasks that became `SUCCESS` in this poll.
-    pub newly_succeeded: Vec<Subtask>,
-    /// Subtasks that became `FAILED` in this poll.
-    pub newly_failed: Vec<Subtask>,
-    /// Mean `process` over subtasks that report it (`SUCCESS` counts 100; a failed one
-    /// keeps the progress it had), if any do.
-    pub mean_process: Option<f64>,
+    /// Response bytes received.
+    pub bytes: u64,
 }
 
-/// Receives progress while a [`Waiter`](crate::Waiter) waits. Every method defaults to
-/// doing nothing.
-pub trait Observer {
-    /// After each poll.
-    fn on_poll(&mut self, _progress: &Progress) {}
-    /// Before sleeping until the next poll.
-    fn on_sleep(&mut self, _delay: Duration) {}
-    /// Before retrying a request that failed with a retryable error.
-    fn on_retry(&mut self, _error: &crate::Error, _delay: Duration) {}
+impl WaitOutcome {
+    /// The worst ending among the jobs: interrupted, then error, then timed out, then
+    /// failed; succeeded when every job succeeded.
+    pub fn result(&self) -> JobResult {
+        self.jobs
+            .iter()
+            .map(|j| j.result)
+            .max_by_key(|r| r.severity())
+            .unwrap_or(JobResult::Succeeded)
+    }
+
+    /// `true` when every job succeeded.
+    pub fn is_success(&self) -> bool {
+        self.result() == JobResult::Succeeded
+    }
+
+    /// Counts over every job.
+    pub fn counts(&self) -> Counts {
+        self.jobs
+            .iter()
+            .fold(Counts::default(), |sum, job| sum.plus(job.counts()))
+    }
+
+    /// The outcome of `job_id`, if it was waited on.
+    pub fn job(&self, job_id: &str) -> Option<&JobOutcome> {
+        self.jobs.iter().find(|j| j.job_id == job_id)
+    }
+
+    /// This outcome when every job succeeded, and otherwise an error holding it.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Incomplete`](crate::WaitError::Incomplete) with this outcome.
+    pub fn into_result(self) -> Result<WaitOutcome, crate::WaitError> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(crate::WaitError::Incomplete {
+                outcome: Box::new(self),
+            })
+        }
+    }
 }
 
-/// An observer that ignores everything.
-impl Observer for () {}
+impl fmt::Debug for WaitOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitOutcome")
+            .field("result", &self.result())
+            .field("counts", &self.counts())
+            .field("jobs", &self.jobs)
+            .field("elapsed", &self.elapsed)
+            .field("polls", &self.polls)
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for WaitOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let counts = self.counts();
+        let mut out = serializer.serialize_struct("WaitOutcome", 11)?;
+        out.serialize_field("result", &self.result())?;
+        out.serialize_field("jobs_total", &self.jobs.len())?;
+        out.serialize_field("total", &counts.total)?;
+        out.serialize_field("succeeded", &counts.succeeded)?;
+        out.serialize_field("failed", &counts.failed)?;
+        out.serialize_field("vanished", &counts.vanished)?;
+        out.serialize_field("pending", &counts.pending())?;
+        out.serialize_field(
+            "elapsed_ms",
+            &u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+        )?;
+        out.serialize_field("polls", &self.polls)?;
+        out.serialize_field("requests", &self.requests)?;
+        out.serialize_field("jobs", &self.jobs)?;
+        out.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subtask(json: serde_json::Value) -> Subtask {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn outcome(subtasks: Vec<SubtaskOutcome>, result: JobResult) -> JobOutcome {
+        JobOutcome {
+            job_id: "job-1".into(),
+            result,
+            subtasks,
+            job: None,
+            error: None,
+            elapsed: Duration::from_millis(1500),
+            polls: 2,
+            requests: 3,
+            bytes: 10,
+        }
+    }
+
+    fn tracked(status: &str, vanished: bool) -> SubtaskOutcome {
+        SubtaskOutcome {
+            subtask: subtask(serde_json::json!({
+                "id": format!("s-{status}-{vanished}"),
+                "status": status,
+                "error_code": (status == "FAILED").then_some("WKS.0181"),
+                "fail_reason": (status == "FAILED").then_some("no image"),
+                "entities": { "desktop_name": "desktop-0004", "desktop_id": "d-4" }
+            })),
+            vanished,
+        }
+    }
+
+    #[test]
+    fn a_failure_prints_as_one_readable_line() {
+        let failure = DesktopFailure::of(&tracked("FAILED", false).subtask);
+        assert_eq!(
+            failure.to_string(),
+            "desktop-0004 (d-4) failed: WKS.0181 no image"
+        );
+        let bare = DesktopFailure::of(&subtask(serde_json::json!({ "id": "s-1" })));
+        assert_eq!(bare.to_string(), "s-1 failed without a reason");
+    }
+
+    #[test]
+    fn vanished_subtasks_count_apart_from_failures() {
+        let outcome = outcome(
+            vec![
+                tracked("SUCCESS", true),
+                tracked("RUNNING", true),
+                tracked("FAILED", false),
+                tracked("WAITING", false),
+            ],
+            JobResult::Failed,
+        );
+        let counts = outcome.counts();
+        assert_eq!(
+            (
+                counts.succeeded,
+                counts.failed,
+                counts.vanished,
+                counts.pending()
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(outcome.failures().len(), 1);
+        assert_eq!(outcome.vanished().count(), 1);
+        assert!(outcome.clone().into_result().is_err());
+    }
+
+    #[test]
+    fn serializes_as_the_cli_schema() {
+        let value = serde_json::to_value(outcome(
+            vec![tracked("FAILED", false), tracked("RUNNING", true)],
+            JobResult::Failed,
+        ))
+        .unwrap();
+        assert_eq!(value["result"], "failed");
+        assert_eq!(value["elapsed_ms"], 1500);
+        assert_eq!(
+            (value["failed"].as_u64(), value["vanished"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(value["failures"][0]["error_code"], "WKS.0181");
+        assert_eq!(value["subtasks"][1]["vanished"], true);
+        assert_eq!(value["subtasks"][1]["user_name"], serde_json::Value::Null);
+        assert_eq!(value["error"], serde_json::Value::Null);
+        assert_eq!(value["job"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn debug_is_bounded() {
+        let many = (0..500).map(|_| tracked("FAILED", false)).collect();
+        let text = format!("{:?}", outcome(many, JobResult::Failed));
+        assert!(text.len() < 1000, "{} bytes", text.len());
+        assert!(text.contains("more_failures: 497"), "{text}");
+    }
+}

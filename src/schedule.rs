@@ -14,11 +14,27 @@ use backoff::backoff::Backoff as _;
 use crate::error::Error;
 use crate::time::Clock;
 
-/// Parameters of a capped exponential backoff.
+/// Parameters of a capped exponential backoff: the n-th delay (from 0) is
+/// `min(initial_interval × multiplierⁿ, max_interval)`, then multiplied by a random factor
+/// in `[1 − randomization_factor, 1 + randomization_factor]`.
 ///
-/// The n-th delay (from 0) is `min(initial_interval × multiplierⁿ, max_interval)`, then
-/// multiplied by a random factor in `[1 − randomization_factor, 1 + randomization_factor]`.
+/// ```
+/// use std::time::Duration;
+/// use wks_waiter::BackoffPolicy;
+///
+/// // 2 s, 4 s, 8 s, then every 10 s, ±20 %.
+/// let policy = BackoffPolicy::new(Duration::from_secs(2))
+///     .max_interval(Duration::from_secs(10))
+///     .randomization_factor(0.2);
+/// assert_eq!(policy.multiplier, 2.0);
+/// ```
+///
+/// # Default
+///
+/// [`new`](Self::new) sets the first delay; the multiplier defaults to 2, `max_interval` to
+/// the first delay (so delays stay constant until it is raised) and randomization to 0.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct BackoffPolicy {
     /// The first delay.
     pub initial_interval: Duration,
@@ -31,19 +47,46 @@ pub struct BackoffPolicy {
 }
 
 impl BackoffPolicy {
-    /// A policy; check it with [`validate`](Self::validate).
-    pub const fn new(
-        initial_interval: Duration,
-        multiplier: f64,
-        max_interval: Duration,
-        randomization_factor: f64,
-    ) -> Self {
+    /// A policy whose first delay is `initial_interval`; see the defaults above. Check it
+    /// with [`validate`](Self::validate) (builders do).
+    pub const fn new(initial_interval: Duration) -> Self {
         Self {
             initial_interval,
-            multiplier,
-            max_interval,
-            randomization_factor,
+            multiplier: 2.0,
+            max_interval: initial_interval,
+            randomization_factor: 0.0,
         }
+    }
+
+    /// The first delay.
+    pub const fn initial_interval(mut self, interval: Duration) -> Self {
+        self.initial_interval = interval;
+        self
+    }
+
+    /// Growth factor per delay, at least 1.
+    ///
+    /// Defaults to 2.
+    pub const fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    /// The longest delay, before jitter.
+    ///
+    /// Defaults to the initial interval.
+    pub const fn max_interval(mut self, interval: Duration) -> Self {
+        self.max_interval = interval;
+        self
+    }
+
+    /// Jitter in `[0, 1)`: each delay is multiplied by a random factor within
+    /// `1 ± randomization_factor`.
+    ///
+    /// Defaults to 0: exact delays.
+    pub const fn randomization_factor(mut self, factor: f64) -> Self {
+        self.randomization_factor = factor;
+        self
     }
 
     /// Checks every parameter; `name` prefixes the field names in errors.
@@ -117,18 +160,19 @@ impl Schedule {
         }
     }
 
-    /// The next delay.
+    /// The next delay. Saturates rather than overflowing, whatever the policy.
     pub(crate) fn next_delay(&mut self) -> Duration {
         // With `max_elapsed_time: None` the crate always yields a delay.
         let base = self
             .backoff
             .next_backoff()
-            .unwrap_or(self.backoff.max_interval);
+            .unwrap_or(self.backoff.max_interval)
+            .min(self.backoff.max_interval);
         if self.randomization_factor == 0.0 {
             return base;
         }
         let spread = self.randomization_factor * (2.0 * self.rng.next_f64() - 1.0);
-        base.mul_f64(1.0 + spread)
+        Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 + spread)).unwrap_or(Duration::MAX)
     }
 
     /// Starts again from the initial interval.
@@ -186,6 +230,14 @@ impl SplitMix64 {
     }
 }
 
+/// FNV-1a of `text`: a hash that is the same on every toolchain (std's hashers may change
+/// between Rust releases), for seeds that must reproduce.
+pub(crate) fn stable_seed(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// A seed that differs between processes and calls, for when the caller fixed none.
 pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -218,7 +270,8 @@ mod tests {
 
     #[test]
     fn exact_schedule_without_jitter() {
-        let policy = BackoffPolicy::new(Duration::from_secs(2), 2.0, Duration::from_secs(30), 0.0);
+        let policy =
+            BackoffPolicy::new(Duration::from_secs(2)).max_interval(Duration::from_secs(30));
         let mut s = schedule(policy, 0);
         let delays: Vec<_> = (0..7).map(|_| s.next_delay()).collect();
         assert_eq!(delays, secs(&[2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]));
@@ -228,7 +281,9 @@ mod tests {
 
     #[test]
     fn fractional_multiplier() {
-        let policy = BackoffPolicy::new(Duration::from_secs(4), 1.5, Duration::from_secs(10), 0.0);
+        let policy = BackoffPolicy::new(Duration::from_secs(4))
+            .multiplier(1.5)
+            .max_interval(Duration::from_secs(10));
         let mut s = schedule(policy, 0);
         let delays: Vec<_> = (0..4).map(|_| s.next_delay()).collect();
         assert_eq!(delays, secs(&[4.0, 6.0, 9.0, 10.0]));
@@ -236,7 +291,9 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_bounds_and_is_seeded() {
-        let policy = BackoffPolicy::new(Duration::from_secs(1), 2.0, Duration::from_secs(8), 0.5);
+        let policy = BackoffPolicy::new(Duration::from_secs(1))
+            .max_interval(Duration::from_secs(8))
+            .randomization_factor(0.5);
         let base = secs(&[1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0]);
         for seed in 0..200 {
             let mut s = schedule(policy, seed);
@@ -258,7 +315,9 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_value() {
-        let ok = BackoffPolicy::new(Duration::from_secs(1), 2.0, Duration::from_secs(8), 0.1);
+        let ok = BackoffPolicy::new(Duration::from_secs(1))
+            .max_interval(Duration::from_secs(8))
+            .randomization_factor(0.1);
         ok.validate("poll").unwrap();
         let cases = [
             (

@@ -104,6 +104,37 @@ impl Cancellation {
     }
 }
 
+/// `at + duration`, or a time far in the future (about a century) when that overflows:
+/// a deadline of [`Duration::MAX`] means "no deadline".
+pub(crate) fn add_or_far(at: Instant, duration: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(duration)
+        .or_else(|| at.checked_add(CENTURY))
+        .unwrap_or(at)
+}
+
+/// Formats a duration for people: `850ms`, `21.4s`, `1m30s`, `1h00m07s`.
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1_000 {
+        return format!("{millis}ms");
+    }
+    let secs = duration.as_secs();
+    if secs < 60 {
+        // Tenths, truncated, so 59.99 s never prints as "60.0s".
+        return match duration.subsec_millis() / 100 {
+            0 => format!("{secs}s"),
+            tenths => format!("{secs}.{tenths}s"),
+        };
+    }
+    let (hours, minutes, seconds) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if hours == 0 {
+        format!("{minutes}m{seconds:02}s")
+    } else {
+        format!("{hours}h{minutes:02}m{seconds:02}s")
+    }
+}
+
 /// A clock that moves only when told to: virtual time for tests and simulations.
 #[derive(Debug)]
 pub struct ManualClock {
@@ -196,6 +227,29 @@ pub fn virtual_time() -> (Arc<ManualClock>, Arc<ManualSleeper>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        for (duration, text) in [
+            (Duration::from_millis(850), "850ms"),
+            (Duration::from_millis(21_460), "21.4s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(3607), "1h00m07s"),
+            (Duration::MAX, "5124095576030431h00m15s"),
+        ] {
+            assert_eq!(format_duration(duration), text);
+        }
+    }
+
+    #[test]
+    fn a_deadline_past_the_end_of_time_is_far_away() {
+        let now = ManualClock::at_2026().now();
+        assert!(add_or_far(now, Duration::MAX) > now + Duration::from_secs(50 * 365 * 24 * 3600));
+        assert_eq!(
+            add_or_far(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+    }
 
     #[test]
     fn manual_sleeper_advances_the_clock_and_records() {

@@ -514,7 +514,8 @@ fn a_retry_is_one_line_on_stderr() {
     assert!(retries[0].contains("HTTP 500"), "{ran:?}");
     // The waiter's own warning about the retry is not repeated.
     assert!(!ran.stderr.contains("WARN"), "{ran:?}");
-    assert!(ran.stdout.contains("(1 poll, 2 requests)"), "{ran:?}");
+    // The failed listing, its retry, and the job's details read once before the verdict.
+    assert!(ran.stdout.contains("(1 poll, 3 requests)"), "{ran:?}");
 }
 
 /// Starts `command`, waits for a stderr line containing `marker`, sends SIGINT.

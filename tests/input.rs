@@ -419,7 +419,10 @@ fn waiter_builder_refuses_bad_values_naming_them() {
     let sim = simulator();
     let waiter = || Waiter::builder(good_client(&sim).build().unwrap());
     let policy = |initial: u64, multiplier: f64, max: u64, jitter: f64| {
-        BackoffPolicy::new(secs(initial), multiplier, secs(max), jitter)
+        BackoffPolicy::new(secs(initial))
+            .multiplier(multiplier)
+            .max_interval(secs(max))
+            .randomization_factor(jitter)
     };
     type Set = fn(WaiterBuilder<Client>, BackoffPolicy) -> WaiterBuilder<Client>;
     let setters: [(&str, Set); 3] = [
@@ -435,8 +438,8 @@ fn waiter_builder_refuses_bad_values_naming_them() {
             "0s".into(),
         ),
         (
-            waiter().predictive(true, Duration::ZERO),
-            "predictive max_interval",
+            waiter().max_predicted_interval(Duration::ZERO),
+            "max_predicted_interval",
             "0s".into(),
         ),
         (waiter().expect_subtasks(0), "expect_subtasks", "0".into()),
@@ -446,11 +449,13 @@ fn waiter_builder_refuses_bad_values_naming_them() {
     for (name, set) in setters {
         let bad_policies = [
             (
-                BackoffPolicy::new(Duration::ZERO, 2.0, secs(5), 0.1),
+                BackoffPolicy::new(Duration::ZERO)
+                    .max_interval(secs(5))
+                    .randomization_factor(0.1),
                 "initial_interval 0s",
             ),
             (
-                BackoffPolicy::new(Duration::ZERO, 2.0, Duration::ZERO, 0.1),
+                BackoffPolicy::new(Duration::ZERO).randomization_factor(0.1),
                 "initial_interval 0s",
             ),
             (
@@ -458,7 +463,7 @@ fn waiter_builder_refuses_bad_values_naming_them() {
                 "max_interval 5s < initial_interval 10s",
             ),
             (
-                BackoffPolicy::new(secs(1), 2.0, Duration::from_millis(999), 0.0),
+                BackoffPolicy::new(secs(1)).max_interval(Duration::from_millis(999)),
                 "max_interval 999ms < initial_interval 1s",
             ),
             (policy(1, 0.5, 5, 0.1), "multiplier 0.5"),

@@ -14,8 +14,8 @@ use wks_waiter::simulator::{
 use wks_waiter::{
     test_util::{virtual_time, ManualClock, ManualSleeper},
     time::ThreadSleeper,
-    BackoffPolicy, Client, Credentials, Error, JobOutcome, Observer, Progress, SubtaskStatus,
-    WaitError, Waiter, WaiterBuilder,
+    BackoffPolicy, Client, Credentials, Error, Event, EventKind, JobOutcome, JobResult,
+    SubtaskStatus, WaitError, Waiter, WaiterBuilder,
 };
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
@@ -65,7 +65,7 @@ impl Rig {
     fn wait_with_plain_backoff(&self) -> Result<JobOutcome, WaitError> {
         self.waiter()
             .poll(exact(wks_waiter::defaults::DEFAULT_POLL))
-            .predictive(false, secs(300))
+            .predictive(false)
             .build()
             .unwrap()
             .wait(JOB)
@@ -95,10 +95,7 @@ impl Rig {
 }
 
 fn exact(policy: BackoffPolicy) -> BackoffPolicy {
-    BackoffPolicy {
-        randomization_factor: 0.0,
-        ..policy
-    }
+    policy.randomization_factor(0.0)
 }
 
 fn desktop(i: usize, start: u64, end: Option<u64>, outcome: Outcome) -> DesktopPlan {
@@ -213,7 +210,8 @@ fn fail_fast_returns_at_the_first_failure() {
     );
     let counts = outcome.counts();
     assert_eq!((counts.failed, counts.pending()), (1, 1));
-    assert!(!outcome.is_complete());
+    // Decided by the rule, with a desktop still running.
+    assert_eq!(outcome.result, JobResult::Failed);
 }
 
 #[test]
@@ -239,8 +237,11 @@ fn expect_subtasks_waits_for_all_to_appear() {
     let outcome = Rig::new(scenario()).wait_expecting(2).unwrap();
     assert_eq!(outcome.counts().succeeded, 2);
     assert!(outcome.elapsed >= secs(260));
-    // Without the expectation the first visible desktop alone looks like the whole job.
-    assert_eq!(Rig::new(scenario()).wait().unwrap().counts().total, 1);
+    // Without the expectation, the job's own details announce two subtasks: the first
+    // visible desktop alone is not taken for the whole job.
+    let outcome = Rig::new(scenario()).wait().unwrap();
+    assert_eq!(outcome.counts().succeeded, 2);
+    assert_eq!(outcome.job.as_ref().unwrap().sub_jobs_total, Some(2));
 }
 
 #[test]
@@ -270,12 +271,15 @@ fn thousands_of_subtasks_over_capped_pages() {
 
 #[test]
 fn exact_backoff_schedule_until_the_deadline() {
-    // Never visible: the waiter keeps polling on its schedule and never sleeps past the
-    // deadline, then polls once more at it.
-    let rig = Rig::new(Scenario::new());
+    // Visible only after the deadline: the waiter keeps polling on its schedule, reads the
+    // job's details at the first poll and a minute later, never sleeps past the deadline,
+    // then polls once more at it.
+    let mut hidden = desktop(0, 600, Some(900), Outcome::Success);
+    hidden.visible_at = secs(300);
+    let rig = Rig::new(job(vec![hidden]));
     let err = rig
         .waiter()
-        .poll(exact(BackoffPolicy::new(secs(5), 2.0, secs(30), 0.0)))
+        .poll(exact(BackoffPolicy::new(secs(5)).max_interval(secs(30))))
         .max_wait(secs(120))
         .build()
         .unwrap()
@@ -283,17 +287,22 @@ fn exact_backoff_schedule_until_the_deadline() {
         .unwrap_err();
     let sleeps: Vec<u64> = rig.sleeper.sleeps().iter().map(Duration::as_secs).collect();
     assert_eq!(sleeps, [5, 10, 20, 30, 30, 25]);
-    assert_eq!(rig.requests(), 7);
-    let WaitError::TimedOut {
-        elapsed,
-        polls,
-        partial,
-        ..
-    } = err
-    else {
+    let paths: Vec<bool> = rig
+        .source
+        .requests()
+        .iter()
+        .map(|r| r.path.contains("workspace-jobs"))
+        .collect();
+    // Listing and details at 0 s; listings at 5, 15, 35 s; listing and details at 65 s
+    // (a minute after the first read); listings at 95 and 120 s.
+    assert_eq!(
+        paths,
+        [false, true, false, false, false, false, true, false, false]
+    );
+    let WaitError::TimedOut { partial, .. } = err else {
         panic!("{err:?}")
     };
-    assert_eq!((elapsed, polls), (secs(120), 7));
+    assert_eq!((partial.elapsed, partial.polls), (secs(120), 7));
     assert_eq!(partial.subtasks.len(), 0);
 }
 
@@ -307,13 +316,10 @@ fn deadline_returns_the_partial_outcome_with_every_pending_desktop() {
         .unwrap()
         .wait(JOB)
         .unwrap_err();
-    let WaitError::TimedOut {
-        elapsed, partial, ..
-    } = &err
-    else {
+    let WaitError::TimedOut { partial, .. } = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(*elapsed, mins(10));
+    assert_eq!(partial.elapsed, mins(10));
     assert_eq!(partial.pending().count(), 25);
     assert_eq!(partial.counts().running + partial.counts().waiting, 25);
     assert!(
@@ -330,7 +336,8 @@ fn a_thirty_minute_job_with_plain_backoff_has_an_exact_schedule() {
     let outcome = rig.wait_with_plain_backoff().unwrap();
     assert_eq!(outcome.elapsed, secs(1805));
     assert_eq!(outcome.polls, 6 + (1805 - 95) / 30);
-    assert_eq!(outcome.requests, outcome.polls);
+    // One listing per poll, and the job's details once, before the verdict.
+    assert_eq!(outcome.requests, outcome.polls + 1);
 }
 
 #[test]
@@ -343,7 +350,8 @@ fn prediction_saves_requests_on_the_same_job() {
         "{:?}",
         outcome.elapsed
     );
-    assert!(outcome.requests <= 16, "{} requests", outcome.requests);
+    // A handful of listings, and the job's details once before the verdict.
+    assert!(outcome.requests <= 18, "{} requests", outcome.requests);
 }
 
 #[test]
@@ -448,7 +456,7 @@ fn throttling_honours_retry_after() {
             },
         ),
     );
-    rig.wait().unwrap();
+    assert!(rig.wait().unwrap().is_success());
     assert_eq!(rig.sleeper.sleeps()[0], secs(42));
 }
 
@@ -459,13 +467,15 @@ fn throttling_backs_off_harder_than_server_errors() {
             Scenario::desktops(JOB, 1),
             FaultPlan::new().on_requests(0..3, fault),
         );
-        rig.waiter()
+        let outcome = rig
+            .waiter()
             .retry(exact(wks_waiter::defaults::DEFAULT_RETRY))
             .throttle_retry(exact(wks_waiter::defaults::DEFAULT_THROTTLE_RETRY))
             .build()
             .unwrap()
             .wait(JOB)
             .unwrap();
+        assert!(outcome.is_success());
         rig.sleeper.sleeps().into_iter().take(3).collect::<Vec<_>>()
     };
     assert_eq!(run(Fault::ServerError), [secs(1), secs(2), secs(4)]);
@@ -538,13 +548,18 @@ fn a_subtask_deleted_before_its_end_was_seen_is_not_a_success() {
         outcome.subtasks[0].subtask.status,
         Some(SubtaskStatus::Running)
     );
-    let failures = outcome.failures();
-    assert_eq!(failures.len(), 1);
-    assert_eq!(failures[0].error_code, None);
-    assert_eq!(
-        failures[0].fail_reason.as_deref(),
-        Some("subtask disappeared from the listing while RUNNING; its final state is unknown")
-    );
+    // Neither a success nor a failure: vanished, with its own marker.
+    assert!(outcome.failures().is_empty());
+    assert_eq!(outcome.vanished().count(), 1);
+    assert_eq!(outcome.counts().vanished, 1);
+    // Missing at 65 s, confirmed missing by a second listing one poll interval later.
+    let at: Vec<u64> = rig
+        .source
+        .requests()
+        .iter()
+        .map(|r| r.at.as_secs())
+        .collect();
+    assert!(at.starts_with(&[0, 5, 15, 35, 65, 70]), "{at:?}");
 }
 
 #[test]
@@ -567,68 +582,79 @@ fn a_server_ignoring_the_status_filter_still_gives_the_right_outcome() {
     assert_eq!(outcome.failures(), expected.failures());
 }
 
-#[derive(Default)]
-struct Recorder {
-    polls: Vec<Progress>,
-    sleeps: Vec<Duration>,
-}
-
-impl Observer for Recorder {
-    fn on_poll(&mut self, progress: &Progress) {
-        self.polls.push(progress.clone());
-    }
-    fn on_sleep(&mut self, delay: Duration) {
-        self.sleeps.push(delay);
-    }
-}
-
 #[test]
-fn observer_sees_every_poll_and_sleep() {
+fn observer_sees_every_poll_sleep_and_transition_once() {
     let rig = Rig::new(job(vec![
         desktop(0, 0, Some(50), Outcome::Success),
         desktop(1, 0, Some(70), failed("WKS.0120", "no capacity")),
     ]));
-    let mut recorder = Recorder::default();
+    let mut events: Vec<Event> = Vec::new();
     let outcome = rig
         .waiter()
         .build()
         .unwrap()
-        .wait_observed(JOB, &mut recorder)
+        .wait_with(JOB, |event| events.push(event.clone()))
         .unwrap();
-    assert_eq!(recorder.polls.len() as u32, outcome.polls);
-    assert_eq!(recorder.sleeps, rig.sleeper.sleeps());
-    let succeeded: usize = recorder.polls.iter().map(|p| p.newly_succeeded.len()).sum();
-    let failed: Vec<_> = recorder
-        .polls
+    let polls: Vec<_> = events
         .iter()
-        .flat_map(|p| p.newly_failed.clone())
+        .filter_map(|e| match &e.kind {
+            EventKind::Polled {
+                counts,
+                mean_process,
+                ..
+            } => Some((*counts, *mean_process)),
+            _ => None,
+        })
         .collect();
-    assert_eq!(succeeded, 1);
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].error_code.as_deref(), Some("WKS.0120"));
-    let first = &recorder.polls[0];
-    assert_eq!(first.counts.total, 2);
-    assert!(first.mean_process.is_some());
+    assert_eq!(polls.len() as u32, outcome.polls);
+    let sleeps: Vec<Duration> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Sleeping { delay } => Some(delay),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sleeps, rig.sleeper.sleeps());
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e.kind.name())
+        .filter(|n| !matches!(*n, "poll" | "sleep"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "started",
+            "subtask_succeeded",
+            "subtask_failed",
+            "job_finished"
+        ]
+    );
+    let failure = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::SubtaskFailed { failure, .. } => Some(failure.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(failure.error_code.as_deref(), Some("WKS.0120"));
+    assert_eq!(polls[0].0.total, 2);
+    assert!(polls[0].1.is_some());
     // The failed desktop keeps the progress it had when it failed.
     let failed_process = f64::from(outcome.subtasks[1].subtask.process.unwrap());
-    let last = recorder.polls.last().unwrap();
-    assert_eq!(last.mean_process, Some((100.0 + failed_process) / 2.0));
+    assert_eq!(
+        polls.last().unwrap().1,
+        Some((100.0 + failed_process) / 2.0)
+    );
 }
 
 #[test]
 fn cancelling_from_another_thread_wakes_a_sleeping_waiter() {
-    struct Signal(mpsc::Sender<()>);
-    impl Observer for Signal {
-        fn on_sleep(&mut self, _delay: Duration) {
-            let _ = self.0.send(());
-        }
-    }
     let (clock, _) = virtual_time();
     let source = VirtualSource::new(Scenario::never_finishing(JOB, 3), clock);
     // The real sleeper: without the wake-up this test would block for the hour-long poll.
     let waiter = Waiter::builder(source)
         .sleeper(Arc::new(ThreadSleeper))
-        .poll(BackoffPolicy::new(secs(3600), 2.0, secs(3600), 0.0))
+        .poll(BackoffPolicy::new(secs(3600)).max_interval(secs(3600)))
         .build()
         .unwrap();
     let cancel = waiter.cancellation();
@@ -637,15 +663,19 @@ fn cancelling_from_another_thread_wakes_a_sleeping_waiter() {
         rx.recv().unwrap();
         cancel.cancel();
     });
-    // The wait runs on its own thread so that a broken wake-up fails this test after 30 s
-    // instead of hanging it for the hour.
+    // The wait runs on its own thread so that a broken wake-up fails this test after a
+    // few minutes instead of hanging it for the hour.
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done_tx.send(waiter.wait_observed(JOB, &mut Signal(tx)));
+        let _ = done_tx.send(waiter.wait_with(JOB, |event| {
+            if matches!(event.kind, EventKind::Sleeping { .. }) {
+                let _ = tx.send(());
+            }
+        }));
     });
     let result = done_rx
-        .recv_timeout(secs(30))
-        .expect("a cancelled waiter did not wake within 30 s");
+        .recv_timeout(secs(300))
+        .expect("a cancelled waiter did not wake within 5 minutes");
     canceller.join().unwrap();
     let err = result.unwrap_err();
     let WaitError::Cancelled { partial } = err else {
@@ -665,12 +695,12 @@ fn bad_configuration_is_refused_before_any_request() {
         (rig.waiter().page_size(1001), "page_size `1001`"),
         (
             rig.waiter()
-                .poll(BackoffPolicy::new(secs(10), 2.0, secs(5), 0.0)),
+                .poll(BackoffPolicy::new(secs(10)).max_interval(secs(5))),
             "max_interval 5s",
         ),
         (
             rig.waiter()
-                .poll(BackoffPolicy::new(Duration::ZERO, 2.0, secs(5), 0.0)),
+                .poll(BackoffPolicy::new(Duration::ZERO).max_interval(secs(5))),
             "initial_interval 0s",
         ),
         (
@@ -744,12 +774,7 @@ fn a_poll_cap_below_two_seconds_is_honoured() {
     let rig = Rig::new(job(vec![desktop(0, 0, Some(600), Outcome::Success)]));
     let outcome = rig
         .waiter()
-        .poll(BackoffPolicy::new(
-            Duration::from_millis(500),
-            2.0,
-            secs(1),
-            0.0,
-        ))
+        .poll(BackoffPolicy::new(Duration::from_millis(500)).max_interval(secs(1)))
         .build()
         .unwrap()
         .wait(JOB)

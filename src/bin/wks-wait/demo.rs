@@ -12,8 +12,9 @@ use crate::run::{Job, SetupError};
 pub const DEMO_JOB_ID: &str = "demo-0e2dae94-23ff-449a-bb9c-1b808cf2106d";
 
 /// Polls of a job that lasts seconds: 1 s, doubling, capped at 3 s, ±10 %.
-const DEMO_POLL: BackoffPolicy =
-    BackoffPolicy::new(Duration::from_secs(1), 2.0, Duration::from_secs(3), 0.1);
+const DEMO_POLL: BackoffPolicy = BackoffPolicy::new(Duration::from_secs(1))
+    .max_interval(Duration::from_secs(3))
+    .randomization_factor(0.1);
 
 /// Desktops appear after 1/20 of the duration, start within 3/20 of it, and finish
 /// between half of it and all of it: about 1 s, 3 s and 10–20 s for the default 20 s.

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use wks_waiter::{
     time::{Clock, SystemClock},
-    Counts, Observer, Progress,
+    Counts, Event, EventKind,
 };
 
 use crate::duration::format_duration;
-use crate::report::{chain, plural};
+use crate::report::plural;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,14 +85,13 @@ impl Write for LogSink {
 /// When the next poll is due, read by the bar's countdown.
 type NextPoll = Arc<Mutex<Option<Instant>>>;
 
-/// Shows the waiter's progress; an [`Observer`].
+/// Shows the waiter's progress from its events.
 #[derive(Debug)]
 pub struct Display {
     mode: Mode,
     slot: BarSlot,
     bar: Option<ProgressBar>,
     next_poll: NextPoll,
-    start: Instant,
     /// The line of the last poll, printed once the next delay is known.
     pending_line: Option<String>,
 }
@@ -114,7 +113,6 @@ impl Display {
             slot,
             bar,
             next_poll,
-            start: SystemClock.now(),
             pending_line: None,
         }
     }
@@ -181,9 +179,36 @@ fn describe(counts: &Counts) -> String {
     )
 }
 
-impl Observer for Display {
-    fn on_poll(&mut self, progress: &Progress) {
-        let counts = &progress.counts;
+impl Display {
+    /// Shows one event of the wait.
+    pub fn on_event(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::Polled {
+                poll,
+                requests,
+                counts,
+                ..
+            } => self.on_poll(*poll, event.elapsed, *requests, counts),
+            EventKind::SubtaskFailed { failure, .. } => {
+                if let (Mode::Bar, Some(bar)) = (self.mode, &self.bar) {
+                    bar.println(format!(
+                        "failed: {} ({}): {} {}",
+                        failure.desktop_name.as_deref().unwrap_or("-"),
+                        failure.desktop_id.as_deref().unwrap_or("-"),
+                        failure.error_code.as_deref().unwrap_or("-"),
+                        failure.fail_reason.as_deref().unwrap_or("-"),
+                    ));
+                }
+            }
+            EventKind::Sleeping { delay } => self.on_sleep(*delay),
+            EventKind::Retrying { delay, error, .. } => {
+                self.on_retry(event.elapsed, &error.message, *delay)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_poll(&mut self, poll: u32, elapsed: Duration, requests: u32, counts: &Counts) {
         match self.mode {
             Mode::Silent => {}
             Mode::Lines => {
@@ -193,26 +218,16 @@ impl Observer for Display {
                     total => format!("{} of {total}", describe(counts)),
                 };
                 self.pending_line = Some(format!(
-                    "{} poll {}: {found} ({} so far)",
-                    self.stamp(progress.elapsed),
-                    progress.poll,
-                    plural(progress.requests, "request"),
+                    "{} poll {poll}: {found} ({} so far)",
+                    self.stamp(elapsed),
+                    plural(requests, "request"),
                 ));
             }
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_length(counts.total as u64);
-                    bar.set_position((counts.succeeded + counts.failed) as u64);
+                    bar.set_position(counts.finished() as u64);
                     bar.set_message(describe(counts));
-                    for failed in &progress.newly_failed {
-                        bar.println(format!(
-                            "failed: {} ({}): {} {}",
-                            failed.desktop_name().unwrap_or("-"),
-                            failed.desktop_id().unwrap_or("-"),
-                            failed.error_code.as_deref().unwrap_or("-"),
-                            failed.fail_reason.as_deref().unwrap_or("-"),
-                        ));
-                    }
                 }
                 self.set_next_poll(None);
             }
@@ -227,12 +242,11 @@ impl Observer for Display {
         }
     }
 
-    fn on_retry(&mut self, error: &wks_waiter::Error, delay: Duration) {
+    fn on_retry(&mut self, elapsed: Duration, message: &str, delay: Duration) {
         let line = format!(
-            "{} retry in {} after: {}",
-            self.stamp(SystemClock.now().saturating_duration_since(self.start)),
+            "{} retry in {} after: {message}",
+            self.stamp(elapsed),
             format_duration(delay),
-            chain(error)
         );
         match self.mode {
             Mode::Silent => {}

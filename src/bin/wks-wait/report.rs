@@ -9,7 +9,8 @@ use std::error::Error as StdError;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use wks_waiter::{DesktopFailure, JobOutcome, TrackedSubtask, WaitError};
+use wks_waiter::outcome::SubtaskOutcome;
+use wks_waiter::{DesktopFailure, JobOutcome, WaitError};
 
 use crate::duration::format_duration;
 
@@ -199,7 +200,16 @@ impl Report {
             Err(WaitError::InvalidInput(error)) => {
                 return Self::misconfigured(job_id, error);
             }
-            Err(error) => (Ending::RequestFailed, Some(ErrorReport::of(error))),
+            Err(error) => {
+                let mut report = ErrorReport::of(error);
+                if let Some(info) = error.partial().and_then(|p| p.error.as_ref()) {
+                    report.status = info.status;
+                    report.error_code.clone_from(&info.error_code);
+                    report.error_msg.clone_from(&info.error_msg);
+                    report.request_id.clone_from(&info.request_id);
+                }
+                (Ending::RequestFailed, Some(report))
+            }
         };
         let outcome = match result {
             Ok(outcome) => Some(outcome),
@@ -340,7 +350,7 @@ impl FailureReport {
 }
 
 impl SubtaskReport {
-    fn of(tracked: &TrackedSubtask) -> Self {
+    fn of(tracked: &SubtaskOutcome) -> Self {
         let job = &tracked.subtask;
         Self {
             subtask_id: job.id.clone(),

@@ -49,7 +49,7 @@ pub fn wait_and_report(job_id: &str, job: Result<Job, SetupError>, output: &Outp
         Ok(waiter) => {
             on_interrupt(waiter.cancellation());
             let mut display = Display::start(output.progress, output.bar_slot.clone());
-            let result = waiter.wait_observed(job_id, &mut display);
+            let result = waiter.wait_with(job_id, |event| display.on_event(event));
             display.finish();
             Report::of_wait(job_id, &result)
         }

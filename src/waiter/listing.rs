@@ -1,0 +1,412 @@
+//! Reading listings: the paging loop with its consistency checks, and the choice between
+//! a listing per job and one project-wide listing for many jobs.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use super::store::{Kind, Transition};
+use super::{End, JobRun, Run, Stop};
+use crate::model::SubtaskStatus;
+use crate::query::{SubtaskQuery, MAX_OFFSET};
+use crate::source::{FetchedPage, JobsApi};
+
+/// The `status` filter of a cheap poll: unfinished subtasks, and failed ones so failures
+/// are reported as they happen. Finished successes are read once, by a full listing.
+pub(crate) const FILTER: [SubtaskStatus; 3] = [
+    SubtaskStatus::Waiting,
+    SubtaskStatus::Running,
+    SubtaskStatus::Failed,
+];
+
+/// How much a request matters when the request budget runs short: routine polls wait
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// A poll on the schedule.
+    Routine,
+    /// The rest of a listing under way, or a confirmation that may end a wait.
+    Important,
+}
+
+/// Remembers what project-wide listings cost.
+#[derive(Debug, Default)]
+pub(crate) struct Planner {
+    /// `total_count` of the last project-wide filtered listing.
+    project_total: Option<u64>,
+    /// Polls since it was measured.
+    since_measured: u32,
+    /// The project-wide listing cannot be used: its subtasks name no job, or the service
+    /// ignores its filter.
+    unusable: bool,
+}
+
+/// What reading one listing found.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ListingRead {
+    /// The pages agree with each other: the listing may support a verdict.
+    pub consistent: bool,
+    /// Why not, when not.
+    pub reason: String,
+}
+
+/// Which jobs a listing feeds.
+enum Targets {
+    One(usize),
+    Many(HashMap<String, usize>),
+}
+
+/// A page's subtask IDs, hashed: enough to count distinct subtasks and to spot a page
+/// that repeats the one before, without copying the IDs.
+fn id_hash(id: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl<A: JobsApi> Run<'_, '_, A> {
+    /// Reads job `index`'s listing of `kind`. A 400 or 404 ends this job alone; other
+    /// errors stop the wait.
+    pub(super) fn read_job_listing(
+        &mut self,
+        index: usize,
+        kind: Kind,
+    ) -> Result<ListingRead, Stop> {
+        let mut query = SubtaskQuery::builder()
+            .job_id(self.jobs[index].id.as_str())
+            .limit(self.config.page_size);
+        if kind == Kind::Filtered {
+            for status in FILTER {
+                query = query.status(status);
+            }
+        }
+        let query = query.build().map_err(Stop::Failed)?;
+        match self.read_listing(&query, kind, Targets::One(index)) {
+            Err(Stop::Failed(error)) if matches!(error.status(), Some(400 | 404)) => {
+                self.finish_job(index, End::Failed(error));
+                Ok(ListingRead::default())
+            }
+            other => other,
+        }
+    }
+
+    /// Reads filtered listings for the jobs `indices` — one project-wide listing when that
+    /// reads fewer pages — and returns the jobs whose filtered listing shows nothing
+    /// unfinished, which a full listing must now confirm.
+    pub(super) fn read_filtered(&mut self, indices: &[usize]) -> Result<Vec<usize>, Stop> {
+        let mut per_job: Vec<usize> = indices.to_vec();
+        if indices.len() >= 2 && self.project_wide_is_cheaper(indices) {
+            let targets = indices
+                .iter()
+                .map(|&i| (self.jobs[i].id.clone(), i))
+                .collect();
+            let query = FILTER
+                .iter()
+                .fold(
+                    SubtaskQuery::builder().limit(self.config.page_size),
+                    |q, s| q.status(s.clone()),
+                )
+                .build()
+                .map_err(Stop::Failed)?;
+            let read = self.read_listing(&query, Kind::Filtered, Targets::Many(targets))?;
+            if read.consistent {
+                per_job.clear();
+            } else {
+                log::debug!("project-wide listing not used: {}", read.reason);
+            }
+        } else {
+            self.listing.since_measured = self.listing.since_measured.saturating_add(1);
+        }
+        for &index in &per_job {
+            if self.jobs[index].is_active() {
+                self.read_job_listing(index, Kind::Filtered)?;
+            }
+        }
+        Ok(indices
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let job = &self.jobs[i];
+                job.is_active() && job.store.standing().pending == 0
+            })
+            .collect())
+    }
+
+    /// Whether one project-wide filtered listing should read fewer pages than a filtered
+    /// listing per job; unmeasured (or measured long ago), it is worth one page to find
+    /// out.
+    fn project_wide_is_cheaper(&self, indices: &[usize]) -> bool {
+        if self.listing.unusable {
+            return false;
+        }
+        let pages = |n: u64| n.div_ceil(self.page_size.max(1) as u64).max(1);
+        let per_job: u64 = indices
+            .iter()
+            .map(|&i| pages(self.jobs[i].store.filtered_size() as u64))
+            .sum();
+        match self.listing.project_total {
+            None => true,
+            Some(_) if self.listing.since_measured >= super::REPROBE_POLLS => true,
+            Some(total) => pages(total) < per_job,
+        }
+    }
+
+    /// Reads every page of `query` into the stores of `targets`, checking that the pages
+    /// agree (see the module documentation of the waiter for the rule).
+    fn read_listing(
+        &mut self,
+        query: &SubtaskQuery,
+        kind: Kind,
+        targets: Targets,
+    ) -> Result<ListingRead, Stop> {
+        let indices: Vec<usize> = match &targets {
+            Targets::One(index) => vec![*index],
+            Targets::Many(map) => map.values().copied().collect(),
+        };
+        for &index in &indices {
+            self.jobs[index].store.begin(kind);
+        }
+        let mut problem: Option<String> = None;
+        let mut total: Option<u64> = None;
+        let mut max_total = 0u64;
+        let mut distinct: HashSet<u64> = HashSet::new();
+        let mut entries = 0u64;
+        let mut largest = 0usize;
+        let mut short_page_at: Option<u64> = None;
+        let mut previous_ids: Vec<u64> = Vec::new();
+        let mut foreign = 0usize;
+        let mut offset = query.offset();
+        let mut pages = 0u32;
+        let project_wide = matches!(targets, Targets::Many(_));
+        loop {
+            let page_query = query.with_offset(offset);
+            let glitch_job = match &targets {
+                Targets::One(index) if kind == Kind::Full && offset == 0 => Some(*index),
+                _ => None,
+            };
+            let fetched = self.fetch_listing_page(&page_query, pages > 0, glitch_job)?;
+            pages += 1;
+            let page = fetched.page;
+            let received = page.jobs.len();
+            match total {
+                None => total = Some(page.total_count),
+                Some(first) if first != page.total_count => {
+                    problem.get_or_insert_with(|| {
+                        format!(
+                            "total_count changed from {first} to {} between pages",
+                            page.total_count
+                        )
+                    });
+                }
+                Some(_) => {}
+            }
+            max_total = max_total.max(page.total_count);
+            if let Some(at) = short_page_at {
+                problem.get_or_insert_with(|| {
+                    format!("the page at offset {at} was short but not the last")
+                });
+            }
+            let ids: Vec<u64> = page
+                .jobs
+                .iter()
+                .map(|s| id_hash(s.id.as_deref().unwrap_or_default()))
+                .collect();
+            if received >= 3 && ids == previous_ids {
+                problem.get_or_insert_with(|| {
+                    format!(
+                        "the page at offset {offset} repeated the page before it: does the service ignore `offset`?"
+                    )
+                });
+                break;
+            }
+            let now = self.now();
+            let mut transitions: Vec<(usize, Transition)> = Vec::new();
+            for subtask in page.jobs {
+                if subtask.id.as_deref().is_none_or(str::is_empty) {
+                    problem
+                        .get_or_insert_with(|| format!("a subtask at offset {offset} has no id"));
+                    continue;
+                }
+                distinct.insert(id_hash(subtask.id.as_deref().unwrap_or_default()));
+                let target = match (&targets, subtask.job_id.as_deref()) {
+                    (Targets::One(index), None) => Some(*index),
+                    (Targets::One(index), Some(job_id)) if job_id == self.jobs[*index].id => {
+                        Some(*index)
+                    }
+                    (Targets::One(_), Some(_)) => None,
+                    (Targets::Many(map), Some(job_id)) => map.get(job_id).copied(),
+                    (Targets::Many(_), None) => {
+                        if !self.listing.unusable {
+                            log::warn!(
+                                "the project-wide listing holds subtasks without a job_id: listing each job on its own from now on"
+                            );
+                        }
+                        self.listing.unusable = true;
+                        problem.get_or_insert_with(|| "a subtask names no job".to_owned());
+                        None
+                    }
+                };
+                let Some(index) = target else {
+                    foreign += 1;
+                    continue;
+                };
+                if kind == Kind::Filtered
+                    && !subtask.status.as_ref().is_some_and(|s| FILTER.contains(s))
+                {
+                    self.ignored_filter(index, project_wide);
+                    problem
+                        .get_or_insert_with(|| "the service ignored the status filter".to_owned());
+                }
+                if let Some(transition) = self.jobs[index].store.observe(subtask, now) {
+                    transitions.push((index, transition));
+                }
+            }
+            for (index, transition) in transitions {
+                self.report(index, vec![transition]);
+            }
+            entries += received as u64;
+            largest = largest.max(received);
+            previous_ids = ids;
+            if received == 0 {
+                break;
+            }
+            let start = offset;
+            offset += received as u64;
+            let current_total = total.unwrap_or(0);
+            if offset >= current_total && current_total > start {
+                break;
+            }
+            if received < largest {
+                short_page_at = Some(start);
+            }
+            // A listing longer than its pages can hold is not ending: a service that never
+            // stops paging is caught here rather than after 10,000 offsets.
+            let bound = max_total.div_ceil(largest.max(1) as u64) + 2;
+            if u64::from(pages) >= bound {
+                problem.get_or_insert_with(|| {
+                    format!("paging did not end after {pages} pages of {max_total} subtasks")
+                });
+                break;
+            }
+            if offset > MAX_OFFSET {
+                return Err(Stop::Failed(crate::Error::OffsetLimit {
+                    offset,
+                    total_count: current_total,
+                }));
+            }
+            if project_wide && pages == 1 {
+                // One page told the project's size: stop now if per-job listings are cheaper.
+                self.listing.project_total = Some(current_total);
+                self.listing.since_measured = 0;
+                if !self.project_wide_is_cheaper(&indices) {
+                    problem.get_or_insert_with(|| {
+                        format!("the project lists {current_total} unfinished subtasks")
+                    });
+                    break;
+                }
+            }
+        }
+        if project_wide {
+            self.listing.project_total = Some(max_total);
+            self.listing.since_measured = 0;
+        }
+        if pages > 1 {
+            self.page_size = largest.max(1);
+        }
+        let total = total.unwrap_or(0);
+        if problem.is_none() && (distinct.len() as u64 != total || entries != total) {
+            problem = Some(format!(
+                "{} distinct subtasks in {entries} rows where total_count said {total}",
+                distinct.len()
+            ));
+        }
+        if foreign > 0 && !project_wide {
+            self.warn_foreign(indices[0], foreign);
+        }
+        let consistent = problem.is_none();
+        let now = self.now();
+        let min_gap = self.config.poll.initial_interval;
+        for &index in &indices {
+            let vanished = self.jobs[index].store.finish(consistent, now, min_gap);
+            self.report(index, vanished);
+        }
+        Ok(ListingRead {
+            consistent,
+            reason: problem.unwrap_or_default(),
+        })
+    }
+
+    /// Fetches one page; for the first page of a full listing of job `glitch_job`, an
+    /// empty answer while subtasks were seen unfinished is a glitch, retried like a
+    /// truncated body (and taken as evidence only when it survives every retry).
+    fn fetch_listing_page(
+        &mut self,
+        query: &SubtaskQuery,
+        continuing: bool,
+        glitch_job: Option<usize>,
+    ) -> Result<FetchedPage, Stop> {
+        let api = &self.waiter.api;
+        let suspicious = glitch_job.and_then(|index| {
+            let job: &JobRun = &self.jobs[index];
+            let standing = job.store.standing();
+            let unfinished = standing.pending + standing.missing + standing.left_filter;
+            (!job.empty_accepted && unfinished > 0).then(|| (job.id.clone(), standing.known))
+        });
+        let priority = if continuing {
+            Priority::Important
+        } else {
+            Priority::Routine
+        };
+        let fetched = self.call(
+            priority,
+            |timeout| api.fetch_page(query, timeout),
+            |fetched: &FetchedPage| fetched.bytes,
+            |fetched: &FetchedPage| {
+                let (job_id, known) = suspicious.as_ref()?;
+                (fetched.page.jobs.is_empty() && fetched.page.total_count == 0).then(|| {
+                    format!("an empty listing of job {job_id} after {known} subtasks were listed")
+                })
+            },
+        )?;
+        if let (Some(index), true) = (glitch_job, suspicious.is_some()) {
+            if fetched.page.jobs.is_empty() && fetched.page.total_count == 0 {
+                log::warn!(
+                    "job {}: the listing stayed empty through every retry; taking it as evidence",
+                    self.jobs[index].id
+                );
+                self.jobs[index].empty_accepted = true;
+            }
+        }
+        Ok(fetched)
+    }
+
+    /// The service listed a subtask outside the status filter: it ignores the filter.
+    fn ignored_filter(&mut self, index: usize, project_wide: bool) {
+        if project_wide {
+            if !self.listing.unusable {
+                log::warn!(
+                    "the service ignored the status filter of the project-wide listing: listing each job on its own from now on"
+                );
+            }
+            self.listing.unusable = true;
+            return;
+        }
+        let job = &mut self.jobs[index];
+        if job.filter_trusted {
+            log::warn!(
+                "job {}: the service ignored the status filter; reading full listings from now on",
+                job.id
+            );
+        }
+        job.filter_trusted = false;
+    }
+
+    fn warn_foreign(&mut self, index: usize, foreign: usize) {
+        let job = &mut self.jobs[index];
+        if !std::mem::replace(&mut job.warned_foreign, true) {
+            log::warn!(
+                "job {}: the listing held {foreign} subtasks of other jobs (the service ignored the job_id filter); ignoring them",
+                job.id
+            );
+        }
+    }
+}

@@ -1,0 +1,1577 @@
+//! The waiter: poll jobs until every subtask is terminal, and say exactly how each ended.
+
+mod listing;
+mod rules;
+mod store;
+mod timing;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use rules::Limit;
+
+use crate::error::Error;
+use crate::events::{Event, EventKind};
+use crate::model::JobStatus;
+use crate::outcome::{
+    Counts, DesktopFailure, ErrorInfo, JobOutcome, JobResult, JobSummary, WaitOutcome,
+};
+use crate::query::{validate_id, MAX_LIMIT};
+use crate::schedule::{stable_seed, BackoffPolicy, Schedule};
+use crate::source::{FetchedJob, JobsApi};
+use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
+use rules::Rules;
+use store::{Kind, Store, Transition};
+use timing::{outlook, predicted_delay, OVERDUE_FIRST};
+
+/// Default deadline of a wait.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60 * 60);
+/// Default poll schedule: 5 s, doubling, capped at 30 s, ±10 % jitter.
+pub const DEFAULT_POLL: BackoffPolicy = BackoffPolicy::new(Duration::from_secs(5))
+    .max_interval(Duration::from_secs(30))
+    .randomization_factor(0.1);
+/// Default retry schedule after a 5xx, a timeout or a dropped connection.
+pub const DEFAULT_RETRY: BackoffPolicy = BackoffPolicy::new(Duration::from_secs(1))
+    .max_interval(Duration::from_secs(16))
+    .randomization_factor(0.2);
+/// Default retry schedule after a 429: the gateway's budgets span minutes.
+pub const DEFAULT_THROTTLE_RETRY: BackoffPolicy = BackoffPolicy::new(Duration::from_secs(5))
+    .max_interval(Duration::from_secs(60))
+    .randomization_factor(0.2);
+/// Default number of retries of one request (so 9 attempts) before giving up.
+pub const DEFAULT_MAX_RETRIES: u32 = 8;
+/// Default longest sleep when progress predicts a distant end.
+pub const DEFAULT_MAX_PREDICTED_INTERVAL: Duration = Duration::from_secs(300);
+/// Default timeout of one request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a job gets to show its first subtask.
+pub const DEFAULT_FIRST_SUBTASK_WITHIN: Duration = Duration::from_secs(5 * 60);
+
+/// A request is given at least this long even at the deadline, so the final poll can
+/// complete.
+const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest request timeout accepted: a request that needs more is not an answer.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// Pages of a listing begun before the deadline may still be requested this long after it.
+const PAGE_GRACE: Duration = Duration::from_millis(500);
+/// How far back progress readings count for the pace of a job.
+const RATE_WINDOW: Duration = Duration::from_secs(180);
+/// While a job's listing stays empty, its details are read again after this, doubling.
+const DETAILS_FIRST_REREAD: Duration = Duration::from_secs(60);
+/// Projects whose status-filtered listing is re-measured after this many polls of per-job
+/// listings, in case the project got quieter.
+const REPROBE_POLLS: u32 = 10;
+
+/// Why a wait ended without a decided outcome. Each variant carries what was known.
+///
+/// `Display` is one line naming the cause; `Debug` is bounded (the outcome inside prints
+/// its counts, not every subtask).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The deadline passed with subtasks pending.
+    TimedOut {
+        /// The last error, when retrying it would have passed the deadline.
+        last_error: Option<Error>,
+        /// Every subtask's last seen state.
+        partial: Box<JobOutcome>,
+    },
+    /// A request failed permanently (400/401/403/404, …) or kept failing past the retry
+    /// limit.
+    Request {
+        /// The error that ended the wait.
+        error: Error,
+        /// Every subtask's last seen state.
+        partial: Box<JobOutcome>,
+    },
+    /// The job does not exist (404 from the job-details API while its listing was empty).
+    JobNotFound {
+        /// The project it was looked for in.
+        project_id: String,
+        /// What was known: no subtask; the 404's status, request id and message are in
+        /// `partial.error`.
+        partial: Box<JobOutcome>,
+    },
+    /// The job showed no subtask within
+    /// [`first_subtask_within`](WaiterBuilder::first_subtask_within).
+    NoSubtasks {
+        /// How long the waiter waited for one.
+        waited: Duration,
+        /// What was known.
+        partial: Box<JobOutcome>,
+    },
+    /// The service's listings never became consistent enough to decide the job.
+    Inconsistent {
+        /// Listings read in a row that could not be trusted.
+        reads: u32,
+        /// What was wrong with the last one.
+        reason: String,
+        /// What was known.
+        partial: Box<JobOutcome>,
+    },
+    /// [`Cancellation::cancel`] was called.
+    Cancelled {
+        /// Every subtask's last seen state.
+        partial: Box<JobOutcome>,
+    },
+    /// [`JobOutcome::into_result`] on an outcome that is not a success.
+    Unsuccessful {
+        /// The outcome.
+        outcome: Box<JobOutcome>,
+    },
+    /// [`WaitOutcome::into_result`] on a wait where some job did not succeed.
+    Incomplete {
+        /// The outcome.
+        outcome: Box<WaitOutcome>,
+    },
+    /// The job ID or the configuration is not valid; no request was made.
+    InvalidInput(Error),
+}
+
+fn human(duration: Duration) -> String {
+    crate::time::format_duration(duration)
+}
+
+fn plural(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn last_error_text(error: Option<&Error>) -> String {
+    error
+        .map(|e| format!(" (last error: {e})"))
+        .unwrap_or_default()
+}
+
+fn job_status_text(job: Option<&JobSummary>) -> String {
+    match job {
+        Some(job) => format!(
+            " (the job is {}{})",
+            job.status
+                .as_ref()
+                .map_or("without status", JobStatus::as_str),
+            job.sub_jobs_total
+                .map(|n| format!(", {n} subtasks announced"))
+                .unwrap_or_default()
+        ),
+        None => String::new(),
+    }
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut {
+                last_error,
+                partial,
+            } => write!(
+                f,
+                "job {}: timed out after {} with {} of {} subtasks pending{}",
+                partial.job_id,
+                human(partial.elapsed),
+                partial.counts().pending(),
+                partial.counts().total,
+                last_error_text(last_error.as_ref())
+            ),
+            Self::Request { error, partial } => write!(
+                f,
+                "job {}: polling failed after {}: {error}",
+                partial.job_id,
+                plural(partial.requests, "request")
+            ),
+            Self::JobNotFound {
+                project_id,
+                partial,
+            } => write!(
+                f,
+                "job {} was not found in project {project_id}: check the job ID and the project ID",
+                partial.job_id
+            ),
+            Self::NoSubtasks { waited, partial } => write!(
+                f,
+                "job {}: no subtask was listed within {}{}",
+                partial.job_id,
+                human(*waited),
+                job_status_text(partial.job.as_ref())
+            ),
+            Self::Inconsistent {
+                reads,
+                reason,
+                partial,
+            } => write!(
+                f,
+                "job {}: the service's listings stayed inconsistent after {reads} reads ({reason})",
+                partial.job_id
+            ),
+            Self::Cancelled { partial } => write!(
+                f,
+                "job {}: cancelled after {} with {} of {} subtasks pending",
+                partial.job_id,
+                human(partial.elapsed),
+                partial.counts().pending(),
+                partial.counts().total
+            ),
+            Self::Unsuccessful { outcome } => f.write_str(&outcome.summary()),
+            Self::Incomplete { outcome } => write!(
+                f,
+                "{} of {} jobs did not succeed",
+                outcome.jobs.iter().filter(|j| !j.is_success()).count(),
+                outcome.jobs.len()
+            ),
+            Self::InvalidInput(error) => error.fmt(f),
+        }
+    }
+}
+
+/// `Display` already names the error that ended the wait, so the chain continues with
+/// that error's own cause: printing every `source()` never repeats a line.
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Request { error, .. } | Self::InvalidInput(error) => error.source(),
+            Self::TimedOut { last_error, .. } => last_error.as_ref().and_then(|e| e.source()),
+            _ => None,
+        }
+    }
+}
+
+impl WaitError {
+    /// What was known when the wait ended, if it started.
+    pub fn partial(&self) -> Option<&JobOutcome> {
+        match self {
+            Self::TimedOut { partial, .. }
+            | Self::Request { partial, .. }
+            | Self::JobNotFound { partial, .. }
+            | Self::NoSubtasks { partial, .. }
+            | Self::Inconsistent { partial, .. }
+            | Self::Cancelled { partial } => Some(partial),
+            Self::Unsuccessful { outcome } => Some(outcome),
+            Self::Incomplete { .. } | Self::InvalidInput(_) => None,
+        }
+    }
+
+    /// The request error that ended the wait (or preceded a timeout).
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Self::Request { error, .. } | Self::InvalidInput(error) => Some(error),
+            Self::TimedOut { last_error, .. } => last_error.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Waits for every subtask of a job (or of several jobs) to finish.
+///
+/// Built with [`Waiter::builder`] over a [`Client`](crate::Client) or any [`JobsApi`].
+/// See [`WaiterBuilder`] for the polling strategy and its defaults.
+///
+/// # When a verdict is allowed (the consistency rule)
+///
+/// The service pages through a listing that can change between two page reads, and it can
+/// glitch. A job is declared finished only on evidence that cannot be an artefact of that:
+///
+/// 1. **A consistent listing.** Every page of one listing reports the same `total_count`;
+///    the pages hold exactly `total_count` distinct subtasks, no duplicates; no page but
+///    the last is short; no page repeats the one before. A listing that breaks any of this
+///    still teaches the states it shows (a subtask seen `FAILED` did fail), but supports
+///    neither "every subtask is terminal" nor "a subtask is gone": when it would have
+///    decided the job, the listing is read again after a short delay (the retry schedule),
+///    and a service that stays inconsistent for `max_retries` re-reads in a row ends the
+///    wait with [`WaitError::Inconsistent`].
+/// 2. **Malformed and empty answers are glitches.** A 200 answer that is not a page (not
+///    an object, no `total_count` or `jobs`, a subtask without an `id`, an error object) is
+///    retried like a truncated body. An empty listing of a job whose subtasks were seen
+///    unfinished is retried the same way; only if it stays empty through every retry is
+///    it taken as evidence.
+/// 3. **Disappearance needs two looks.** A subtask counts as vanished only when it is
+///    absent from two consistent full listings taken at least one poll interval
+///    (`poll.initial_interval`) apart. One that was seen finished keeps its state; one that
+///    was not is reported as *vanished* — neither a success nor a failure
+///    ([`SubtaskState::Vanished`](crate::outcome::SubtaskState::Vanished)).
+/// 4. **Only the job's own subtasks count.** A listed subtask whose `job_id` names another
+///    job is ignored (logged once); a subtask without an `id` makes the page malformed.
+/// 5. **Every subtask must have been seen.** A job is finished when a consistent full
+///    listing shows every known subtask terminal, no absence awaits its second look, and at
+///    least as many subtasks are known as expected: the caller's
+///    [`expect_subtasks`](WaiterBuilder::expect_subtasks), or else the job's own
+///    `sub_jobs_total`, read once from `GET …/workspace-jobs/{job_id}` before the verdict
+///    (so a job whose subtasks appear in waves is not declared done after the first wave).
+///
+/// Terminal states are final, as the API documents: a later row showing a finished
+/// subtask unfinished is stale and ignored.
+///
+/// # Asking the job itself
+///
+/// When a job's listing shows nothing — at the first poll, and then after 1, 2, 4 …
+/// minutes while it stays empty — the waiter reads the job's details: an unknown job
+/// (404) ends its wait at once ([`WaitError::JobNotFound`]); a job that failed as a whole
+/// ends with its `job_error_code` and `fail_reason`; a job that succeeded without subtasks
+/// ends as a success. That call needs the IAM action `workspace:jobs:get`; without it
+/// (403) the waiter warns once and relies on the listing alone. A job that shows no
+/// subtask within [`first_subtask_within`](WaiterBuilder::first_subtask_within) ends with
+/// [`WaitError::NoSubtasks`].
+///
+/// # Example
+///
+/// ```
+/// # #[cfg(feature = "simulator")] {
+/// use std::time::Duration;
+/// use wks_waiter::simulator::{Scenario, TimelineSpec, VirtualSource};
+/// use wks_waiter::{test_util::virtual_time, Waiter};
+///
+/// // A job of 20 desktops, 2 failing, finishing between 5 and 15 minutes, served in
+/// // virtual time: the waiter's sleeps advance the clock instead of blocking.
+/// let spec = TimelineSpec {
+///     failures: 2,
+///     finish_between: (Duration::from_secs(300), Duration::from_secs(900)),
+///     ..TimelineSpec::new(20)
+/// };
+/// let (clock, sleeper) = virtual_time();
+/// let source = VirtualSource::new(Scenario::generate("job-1", &spec), clock.clone());
+/// let waiter = Waiter::builder(source)
+///     .clock(clock)
+///     .sleeper(sleeper)
+///     .build()?;
+///
+/// let outcome = waiter.wait("job-1")?;
+/// assert!(outcome.is_complete() && !outcome.is_success());
+/// assert_eq!(outcome.counts().succeeded, 18);
+/// for failure in outcome.failures() {
+///     println!("{failure}");
+/// }
+/// assert!(outcome.requests < 25, "a few requests for a 15-minute job");
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Waiter<A> {
+    api: A,
+    config: Config,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    cancel: Cancellation,
+    max_wait: Duration,
+    poll: BackoffPolicy,
+    retry: BackoffPolicy,
+    throttle_retry: BackoffPolicy,
+    max_retries: u32,
+    predictive: bool,
+    max_predicted_interval: Duration,
+    status_filter: bool,
+    expect: Option<usize>,
+    rules: Rules,
+    page_size: u32,
+    request_timeout: Duration,
+    first_subtask_within: Duration,
+    seed: Option<u64>,
+}
+
+/// Why a request, a listing or a poll stopped the wait.
+enum Stop {
+    Cancelled,
+    Deadline(Option<Error>),
+    Failed(Error),
+}
+
+impl<A: JobsApi> Waiter<A> {
+    /// Starts configuring a waiter that calls `api`.
+    pub fn builder(api: A) -> WaiterBuilder<A> {
+        WaiterBuilder::new(api)
+    }
+
+    /// A handle that cancels this waiter's waits from any thread. A sleeping waiter wakes
+    /// at once and returns [`WaitError::Cancelled`]; cancellation is permanent.
+    pub fn cancellation(&self) -> Cancellation {
+        self.config.cancel.clone()
+    }
+
+    /// Waits until every subtask of `job_id` is `SUCCESS` or `FAILED` (or the outcome
+    /// rules decide the job).
+    ///
+    /// A failed desktop does not end the wait unless the rules say so
+    /// ([`fail_fast`](WaiterBuilder::fail_fast), [`max_failures`](WaiterBuilder::max_failures)):
+    /// the outcome says which failed and why. `Ok` does not mean success: check
+    /// [`JobOutcome::is_success`], or turn failures into an error with
+    /// [`JobOutcome::into_result`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`], [`WaitError::Request`], [`WaitError::JobNotFound`],
+    /// [`WaitError::NoSubtasks`], [`WaitError::Inconsistent`] or [`WaitError::Cancelled`],
+    /// each with the partial outcome; [`WaitError::InvalidInput`] for a malformed job ID.
+    pub fn wait(&self, job_id: &str) -> Result<JobOutcome, WaitError> {
+        validate_id("job_id", job_id).map_err(WaitError::InvalidInput)?;
+        let mut run = Run::new(self, &[job_id], None);
+        run.run();
+        run.into_single()
+    }
+
+    /// Like [`wait`](Self::wait), calling `on_event` with every [`Event`] as it happens.
+    ///
+    /// With an observer the waiter polls at least every `poll.max_interval` (30 s by
+    /// default) even when progress predicts a distant end, so a failed or finished desktop
+    /// is reported within about that long of happening.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_with(
+        &self,
+        job_id: &str,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<JobOutcome, WaitError> {
+        validate_id("job_id", job_id).map_err(WaitError::InvalidInput)?;
+        let mut run = Run::new(self, &[job_id], Some(&mut on_event));
+        run.run();
+        run.into_single()
+    }
+
+    /// Waits on several jobs at once, with one deadline and one cancellation, covering
+    /// them with the fewest pages per poll: one project-wide status-filtered listing when
+    /// that reads fewer pages than a listing per job, per-job listings otherwise (measured
+    /// from what the pages show, and measured again as the project gets busier or
+    /// quieter). Every guarantee of [`wait`](Self::wait) holds per job; a job whose ID is
+    /// wrong ends with an error while the others go on.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::InvalidInput`] for a malformed or repeated job ID, or no job at all.
+    /// Everything else is in the per-job outcomes.
+    pub fn wait_all(&self, job_ids: &[&str]) -> Result<WaitOutcome, WaitError> {
+        validate_ids(job_ids)?;
+        let mut run = Run::new(self, job_ids, None);
+        run.run();
+        Ok(run.into_outcome())
+    }
+
+    /// Like [`wait_all`](Self::wait_all), calling `on_event` with every [`Event`].
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_all`](Self::wait_all).
+    pub fn wait_all_with(
+        &self,
+        job_ids: &[&str],
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<WaitOutcome, WaitError> {
+        validate_ids(job_ids)?;
+        let mut run = Run::new(self, job_ids, Some(&mut on_event));
+        run.run();
+        Ok(run.into_outcome())
+    }
+}
+
+/// Checks the job IDs of a wait on several jobs: at least one, each valid, none twice.
+fn validate_ids(job_ids: &[&str]) -> Result<(), WaitError> {
+    if job_ids.is_empty() {
+        return Err(WaitError::InvalidInput(Error::invalid(
+            "job_ids",
+            "[]",
+            "give at least one job",
+        )));
+    }
+    for (i, id) in job_ids.iter().enumerate() {
+        validate_id("job_id", id).map_err(WaitError::InvalidInput)?;
+        if job_ids[..i].contains(id) {
+            return Err(WaitError::InvalidInput(Error::invalid(
+                "job_id",
+                id,
+                "is given twice",
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How one job's wait ended.
+#[derive(Debug)]
+enum End {
+    /// Decided by the subtasks (and the rules).
+    Decided(JobResult),
+    /// The job failed as a whole, per its details.
+    JobFailed,
+    TimedOut(Option<Error>),
+    Failed(Error),
+    /// The error that stopped the wait came while another job was being polled.
+    FailedElsewhere(Option<ErrorInfo>),
+    NotFound(Error),
+    NoSubtasks,
+    Inconsistent {
+        reads: u32,
+        reason: String,
+    },
+    Cancelled,
+}
+
+impl End {
+    fn result(&self) -> JobResult {
+        match self {
+            Self::Decided(result) => *result,
+            Self::JobFailed => JobResult::Failed,
+            Self::TimedOut(_) => JobResult::TimedOut,
+            Self::Cancelled => JobResult::Interrupted,
+            Self::Failed(_)
+            | Self::FailedElsewhere(_)
+            | Self::NotFound(_)
+            | Self::NoSubtasks
+            | Self::Inconsistent { .. } => JobResult::Error,
+        }
+    }
+}
+
+/// What the waiter knows of the job's own details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Details {
+    /// Not read (yet).
+    Unread,
+    /// Read; read again (while the listing stays empty) after this.
+    Read { reread_after: Duration },
+    /// 403: the caller may not read job details.
+    Denied,
+}
+
+/// The state of one job's wait.
+#[derive(Debug)]
+struct JobRun {
+    id: String,
+    store: Store,
+    /// The job's details, when read.
+    summary: Option<JobSummary>,
+    details: Details,
+    details_read_at: Option<Instant>,
+    end: Option<End>,
+    ended_at: Option<Instant>,
+    /// A full listing of this job was read (so its size is known).
+    saw_full: bool,
+    /// The service honours the status filter for this job.
+    filter_trusted: bool,
+    /// Listings in a row that would have decided the job but could not be trusted.
+    untrusted_reads: u32,
+    /// Why the last untrusted listing was not trusted.
+    untrusted_reason: String,
+    /// The next poll must come soon: an absence awaits its second look, or an untrusted
+    /// listing its re-read.
+    recheck: Option<Duration>,
+    /// An empty listing survived every retry: take it as evidence from now on.
+    empty_accepted: bool,
+    /// Overdue backoff of this job's predicted end.
+    overdue: Schedule,
+    /// Warned that the listing held other jobs' subtasks.
+    warned_foreign: bool,
+}
+
+impl JobRun {
+    fn is_active(&self) -> bool {
+        self.end.is_none()
+    }
+
+    /// Subtasks the job has at least: seen ones, or what its details announced.
+    fn expected(&self, caller: Option<usize>) -> Option<usize> {
+        let announced = self
+            .summary
+            .as_ref()
+            .and_then(|s| s.sub_jobs_total)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        match (caller, announced) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Requests made, and their retry schedules.
+struct Net {
+    count: u32,
+    bytes: u64,
+    retry: Schedule,
+    throttle_retry: Schedule,
+}
+
+/// One wait, on one job or several.
+struct Run<'w, 'o, A> {
+    waiter: &'w Waiter<A>,
+    config: &'w Config,
+    start: Instant,
+    deadline: Instant,
+    jobs: Vec<JobRun>,
+    net: Net,
+    poll_schedule: Schedule,
+    polls: u32,
+    observer: Option<&'o mut dyn FnMut(&Event)>,
+    /// The service's effective page size, learnt from listings of several pages.
+    page_size: usize,
+    listing: listing::Planner,
+}
+
+impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
+    fn new(
+        waiter: &'w Waiter<A>,
+        job_ids: &[&str],
+        observer: Option<&'o mut dyn FnMut(&Event)>,
+    ) -> Self {
+        let config = &waiter.config;
+        let clock = &config.clock;
+        let start = clock.now();
+        let seed = config.seed.unwrap_or_else(crate::schedule::random_seed)
+            ^ stable_seed(job_ids.first().copied().unwrap_or_default());
+        let overdue = BackoffPolicy::new(OVERDUE_FIRST)
+            .max_interval(config.poll.max_interval.max(OVERDUE_FIRST));
+        let jobs = job_ids
+            .iter()
+            .map(|id| JobRun {
+                id: (*id).to_owned(),
+                store: Store::new(id),
+                summary: None,
+                details: Details::Unread,
+                details_read_at: None,
+                end: None,
+                ended_at: None,
+                saw_full: false,
+                filter_trusted: true,
+                untrusted_reads: 0,
+                untrusted_reason: String::new(),
+                recheck: None,
+                empty_accepted: false,
+                overdue: Schedule::new(&overdue, clock.clone(), 0),
+                warned_foreign: false,
+            })
+            .collect();
+        Self {
+            waiter,
+            config,
+            start,
+            deadline: crate::time::add_or_far(start, config.max_wait),
+            jobs,
+            net: Net {
+                count: 0,
+                bytes: 0,
+                retry: Schedule::new(&config.retry, clock.clone(), seed.rotate_left(17)),
+                throttle_retry: Schedule::new(
+                    &config.throttle_retry,
+                    clock.clone(),
+                    seed.rotate_left(31),
+                ),
+            },
+            poll_schedule: Schedule::new(&config.poll, clock.clone(), seed),
+            polls: 0,
+            observer,
+            page_size: config.page_size as usize,
+            listing: listing::Planner::default(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.config.clock.now()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now().saturating_duration_since(self.start)
+    }
+
+    fn listening(&self) -> bool {
+        self.observer.is_some() || self.config.rules.early()
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        let elapsed = self.elapsed();
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&Event { elapsed, kind });
+        }
+    }
+
+    /// The polling loop: poll, decide, sleep, until every job has ended.
+    fn run(&mut self) {
+        let jobs = self.jobs.iter().map(|j| j.id.clone()).collect();
+        self.emit(EventKind::Started {
+            jobs,
+            max_wait: self.config.max_wait,
+        });
+        loop {
+            if let Err(stop) = self.poll() {
+                self.stop_all(stop);
+                return;
+            }
+            self.polls += 1;
+            self.report_poll();
+            if !self.jobs.iter().any(JobRun::is_active) {
+                return;
+            }
+            let now = self.now();
+            if now >= self.deadline {
+                self.stop_all(Stop::Deadline(None));
+                return;
+            }
+            let delay = self.next_delay(now).min(self.deadline - now);
+            self.emit(EventKind::Sleeping { delay });
+            self.config.sleeper.sleep(delay, &self.config.cancel);
+            if self.config.cancel.is_cancelled() {
+                self.stop_all(Stop::Cancelled);
+                return;
+            }
+        }
+    }
+
+    fn report_poll(&mut self) {
+        let (mut sum, mut reporting, mut counts) = (0.0, 0, Counts::default());
+        for job in &self.jobs {
+            let (s, n) = job.store.process_sum();
+            sum += s;
+            reporting += n;
+            counts = counts.plus(job.store.counts());
+        }
+        log::debug!(
+            "poll {} found {counts:?} after {}",
+            self.polls,
+            plural(self.net.count, "request")
+        );
+        let jobs_pending = self.jobs.iter().filter(|j| j.is_active()).count();
+        if self.observer.is_some() {
+            self.emit(EventKind::Polled {
+                poll: self.polls,
+                requests: self.net.count,
+                counts,
+                jobs_pending,
+                mean_process: (reporting > 0).then(|| sum / reporting as f64),
+            });
+        }
+    }
+
+    /// Ends every active job as `stop` says. An error that stops the wait ends the first
+    /// active job with it and the others with its description.
+    fn stop_all(&mut self, stop: Stop) {
+        let mut stop = Some(stop);
+        let mut shared: Option<ErrorInfo> = None;
+        for index in 0..self.jobs.len() {
+            if !self.jobs[index].is_active() {
+                continue;
+            }
+            let end = match stop.take() {
+                Some(Stop::Cancelled) => {
+                    stop = Some(Stop::Cancelled);
+                    End::Cancelled
+                }
+                Some(Stop::Deadline(error)) => {
+                    shared = error.as_ref().map(|e| ErrorInfo::new(None, Some(e)));
+                    stop = Some(Stop::Deadline(None));
+                    End::TimedOut(error)
+                }
+                Some(Stop::Failed(error)) => {
+                    shared = Some(ErrorInfo::new(None, Some(&error)));
+                    End::Failed(error)
+                }
+                None => End::FailedElsewhere(shared.clone()),
+            };
+            self.finish_job(index, end);
+        }
+    }
+
+    /// Ends job `index` with `end`, and tells the observer.
+    fn finish_job(&mut self, index: usize, end: End) {
+        let now = self.now();
+        let job = &mut self.jobs[index];
+        if job.end.is_some() {
+            return;
+        }
+        let result = end.result();
+        log::info!("job {}: {result}", job.id);
+        let error = error_info(&end, job);
+        job.end = Some(end);
+        job.ended_at = Some(now);
+        let kind = EventKind::JobFinished {
+            job_id: job.id.clone(),
+            result,
+            counts: job.store.counts(),
+            error,
+        };
+        self.emit(kind);
+    }
+
+    /// Reports `transitions` of job `index` to the observer.
+    fn report(&mut self, index: usize, transitions: Vec<Transition>) {
+        if self.observer.is_none() {
+            return;
+        }
+        for transition in transitions {
+            let job = &self.jobs[index];
+            let job_id = job.id.clone();
+            let kind = match transition {
+                Transition::Succeeded(i) => EventKind::SubtaskSucceeded {
+                    job_id,
+                    subtask: Box::new(job.store.subtask(i).clone()),
+                },
+                Transition::Failed(i) => EventKind::SubtaskFailed {
+                    job_id,
+                    failure: DesktopFailure::of(job.store.subtask(i)),
+                },
+                Transition::Vanished(i) => EventKind::SubtaskVanished {
+                    job_id,
+                    subtask: Box::new(job.store.subtask(i).clone()),
+                },
+            };
+            self.emit(kind);
+        }
+    }
+
+    /// One poll cycle: list every active job with the fewest pages, confirm what the
+    /// filtered listings suggest, read job details where needed, and decide.
+    fn poll(&mut self) -> Result<(), Stop> {
+        for job in &mut self.jobs {
+            job.recheck = None;
+        }
+        let active: Vec<usize> = (0..self.jobs.len())
+            .filter(|&i| self.jobs[i].is_active())
+            .collect();
+        let (filtered, full): (Vec<usize>, Vec<usize>) =
+            active.iter().partition(|&&i| self.wants_filtered(i));
+        let confirm_needed = self.read_filtered(&filtered)?;
+        for index in full.into_iter().chain(confirm_needed) {
+            self.read_full_and_decide(index)?;
+        }
+        self.check_empty_jobs()?;
+        self.apply_rules();
+        Ok(())
+    }
+
+    /// Whether job `index` is best polled with the status filter: its size is known, the
+    /// service honours the filter, no subtask has a status the filter cannot name, and the
+    /// filtered listing reads fewer pages than the full one.
+    fn wants_filtered(&self, index: usize) -> bool {
+        let job = &self.jobs[index];
+        if !self.config.status_filter
+            || !job.saw_full
+            || !job.filter_trusted
+            || job.store.has_unnameable_status()
+        {
+            return false;
+        }
+        let standing = job.store.standing();
+        if standing.missing > 0 || job.recheck.is_some() {
+            return false;
+        }
+        let pages = |n: usize| n.div_ceil(self.page_size.max(1)).max(1);
+        pages(job.store.filtered_size()) < pages(standing.known)
+    }
+
+    /// Job `index` was read by a full listing: decide whether it is finished.
+    fn read_full_and_decide(&mut self, index: usize) -> Result<(), Stop> {
+        let read = self.read_job_listing(index, Kind::Full)?;
+        let job = &mut self.jobs[index];
+        job.saw_full = true;
+        let standing = job.store.standing();
+        if standing.known == 0 {
+            // Nothing listed: not visible yet (see `check_empty_jobs`).
+            return Ok(());
+        }
+        if !standing.settled() {
+            if standing.missing > 0 {
+                job.recheck = Some(self.config.poll.initial_interval);
+            }
+            job.untrusted_reads = 0;
+            return Ok(());
+        }
+        if !read.consistent {
+            return self.untrusted(index, read.reason);
+        }
+        job.untrusted_reads = 0;
+        // Every known subtask is finished. Enough of them?
+        if self.config.expect.is_none() && job.details == Details::Unread {
+            self.read_details(index)?;
+        }
+        let job = &self.jobs[index];
+        if job.end.is_some() {
+            return Ok(());
+        }
+        let expected = job.expected(self.config.expect).unwrap_or(1);
+        if job.store.standing().known < expected {
+            log::debug!(
+                "job {}: {} of {expected} subtasks listed, all finished; waiting for the rest",
+                job.id,
+                job.store.standing().known
+            );
+            return Ok(());
+        }
+        let counts = job.store.counts();
+        let result = if job.summary.as_ref().is_some_and(JobSummary::failed) {
+            End::JobFailed
+        } else {
+            let total = expected.max(counts.total);
+            End::Decided(
+                self.config
+                    .rules
+                    .decide(&counts, total, true)
+                    .unwrap_or(JobResult::Failed),
+            )
+        };
+        self.finish_job(index, result);
+        Ok(())
+    }
+
+    /// A listing that would have decided job `index` could not be trusted: read it again
+    /// soon, and give up after `max_retries` such reads in a row.
+    fn untrusted(&mut self, index: usize, reason: String) -> Result<(), Stop> {
+        let job = &mut self.jobs[index];
+        job.untrusted_reads += 1;
+        log::warn!(
+            "job {}: cannot trust the listing ({reason}); reading it again",
+            job.id
+        );
+        if job.untrusted_reads > self.config.max_retries {
+            let end = End::Inconsistent {
+                reads: job.untrusted_reads,
+                reason,
+            };
+            self.finish_job(index, end);
+            return Ok(());
+        }
+        job.untrusted_reason = reason;
+        job.recheck = Some(self.net.retry.next_delay());
+        Ok(())
+    }
+
+    /// Reads the details of jobs whose listing shows nothing (at the first poll, and again
+    /// while it stays empty), and ends those that cannot produce a subtask.
+    fn check_empty_jobs(&mut self) -> Result<(), Stop> {
+        for index in 0..self.jobs.len() {
+            let now = self.now();
+            let job = &self.jobs[index];
+            if !job.is_active() || job.store.standing().known > 0 {
+                continue;
+            }
+            let due = match job.details {
+                Details::Unread => true,
+                Details::Read { reread_after } => job
+                    .details_read_at
+                    .is_none_or(|at| now.saturating_duration_since(at) >= reread_after),
+                Details::Denied => false,
+            };
+            if due {
+                self.read_details(index)?;
+            }
+            let job = &self.jobs[index];
+            if !job.is_active() {
+                continue;
+            }
+            match job.summary.as_ref().and_then(|s| s.status.clone()) {
+                Some(JobStatus::Failed) => {
+                    self.finish_job(index, End::JobFailed);
+                    continue;
+                }
+                Some(JobStatus::Success)
+                    if job.summary.as_ref().and_then(|s| s.sub_jobs_total) == Some(0) =>
+                {
+                    self.finish_job(index, End::Decided(JobResult::Succeeded));
+                    continue;
+                }
+                _ => {}
+            }
+            if self.elapsed() >= self.config.first_subtask_within {
+                self.finish_job(index, End::NoSubtasks);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads job `index`'s details and records what they say.
+    fn read_details(&mut self, index: usize) -> Result<(), Stop> {
+        let api = &self.waiter.api;
+        let job_id = self.jobs[index].id.clone();
+        let result = self.call(
+            listing::Priority::Routine,
+            |timeout| api.fetch_job(&job_id, timeout),
+            |fetched: &FetchedJob| fetched.bytes,
+            |_| None,
+        );
+        let now = self.now();
+        let job = &mut self.jobs[index];
+        job.details_read_at = Some(now);
+        let known = job.store.standing().known;
+        match result {
+            Ok(fetched) => {
+                job.details = Details::Read {
+                    reread_after: match job.details {
+                        Details::Read { reread_after } => reread_after.saturating_mul(2),
+                        _ => DETAILS_FIRST_REREAD,
+                    },
+                };
+                job.summary = Some(JobSummary::of(&fetched.job));
+                Ok(())
+            }
+            Err(Stop::Failed(error)) if error.status() == Some(403) => {
+                log::warn!(
+                    "job {job_id}: no permission to read the job's details (workspace:jobs:get): \
+                     relying on the listing alone ({error})"
+                );
+                job.details = Details::Denied;
+                Ok(())
+            }
+            Err(Stop::Failed(error)) if error.status() == Some(404) && known == 0 => {
+                let end = End::NotFound(error);
+                self.finish_job(index, end);
+                Ok(())
+            }
+            Err(Stop::Failed(error)) if error.status() == Some(404) => {
+                log::warn!(
+                    "job {job_id}: its details are not found although its subtasks are listed ({error}); \
+                     relying on the listing alone"
+                );
+                job.details = Details::Denied;
+                Ok(())
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+
+    /// Applies the outcome rules to jobs not decided yet (early decisions only; complete
+    /// jobs were decided when their listing was read).
+    fn apply_rules(&mut self) {
+        let rules = self.config.rules;
+        if !rules.early() {
+            return;
+        }
+        for index in 0..self.jobs.len() {
+            let job = &self.jobs[index];
+            if !job.is_active() {
+                continue;
+            }
+            let counts = job.store.counts();
+            let total = job
+                .expected(self.config.expect)
+                .unwrap_or(0)
+                .max(counts.total);
+            if let Some(result) = rules.decide(&counts, total, false) {
+                self.finish_job(index, End::Decided(result));
+            }
+        }
+    }
+
+    /// The sleep before the next poll: the soonest any active job needs.
+    fn next_delay(&mut self, now: Instant) -> Duration {
+        let config = self.config;
+        let listening = self.listening();
+        let longest = if listening {
+            config.poll.max_interval
+        } else {
+            config.max_predicted_interval
+        };
+        let mut delay: Option<Duration> = None;
+        let mut needs_backoff = false;
+        for job in self.jobs.iter_mut().filter(|j| j.is_active()) {
+            let candidate = if let Some(soon) = job.recheck {
+                Some(soon)
+            } else if job.store.standing().known == 0 {
+                // Not visible yet: the plain backoff, but poll when its time is up.
+                needs_backoff = true;
+                let limit = self.start + config.first_subtask_within;
+                (now < limit).then(|| limit - now)
+            } else {
+                match config
+                    .predictive
+                    .then(|| outlook(&job.store, now, RATE_WINDOW))
+                    .flatten()
+                {
+                    Some(outlook) => Some(predicted_delay(
+                        outlook,
+                        now,
+                        &mut job.overdue,
+                        longest,
+                        config.poll.max_interval,
+                    )),
+                    None => {
+                        needs_backoff = true;
+                        None
+                    }
+                }
+            };
+            if let Some(candidate) = candidate {
+                delay = Some(delay.map_or(candidate, |d| d.min(candidate)));
+            }
+        }
+        if needs_backoff {
+            let backoff = self.poll_schedule.next_delay();
+            delay = Some(delay.map_or(backoff, |d| d.min(backoff)));
+        }
+        let delay = delay.unwrap_or(config.poll.max_interval);
+        if listening {
+            delay.min(config.poll.max_interval)
+        } else {
+            delay
+        }
+    }
+
+    /// Calls the API once, retrying retryable errors (and answers `glitch` rejects) on
+    /// their own schedules, so a failure on page 3 does not re-read pages 1 and 2.
+    fn call<T>(
+        &mut self,
+        _priority: listing::Priority,
+        mut send: impl FnMut(Option<Duration>) -> Result<T, Error>,
+        bytes_of: impl Fn(&T) -> usize,
+        glitch: impl Fn(&T) -> Option<String>,
+    ) -> Result<T, Stop> {
+        let config = self.config;
+        let mut failures = 0u32;
+        loop {
+            if config.cancel.is_cancelled() {
+                return Err(Stop::Cancelled);
+            }
+            let now = self.now();
+            if now > self.deadline + PAGE_GRACE {
+                return Err(Stop::Deadline(None));
+            }
+            let left = self.deadline.saturating_duration_since(now);
+            let timeout = left.max(MIN_REQUEST_TIMEOUT).min(config.request_timeout);
+            self.net.count = self.net.count.saturating_add(1);
+            let (error, reason) = match send(Some(timeout)) {
+                Ok(answer) => {
+                    self.net.bytes = self.net.bytes.saturating_add(bytes_of(&answer) as u64);
+                    match glitch(&answer) {
+                        Some(reason) if failures < config.max_retries => (None, reason),
+                        _ => {
+                            self.net.retry.reset();
+                            self.net.throttle_retry.reset();
+                            return Ok(answer);
+                        }
+                    }
+                }
+                Err(error) => {
+                    let reason = error.to_string();
+                    (Some(error), reason)
+                }
+            };
+            failures += 1;
+            let error = match error {
+                Some(error) if !error.is_retryable() || failures > config.max_retries => {
+                    return Err(Stop::Failed(error));
+                }
+                other => other,
+            };
+            let throttled = error.as_ref().is_some_and(Error::is_throttled);
+            let delay = if throttled {
+                let asked = error
+                    .as_ref()
+                    .and_then(Error::retry_after)
+                    .unwrap_or_default()
+                    .min(config.throttle_retry.max_interval);
+                self.net.throttle_retry.next_delay().max(asked)
+            } else {
+                self.net.retry.next_delay()
+            };
+            let now = self.now();
+            if now.checked_add(delay).is_none_or(|at| at >= self.deadline) {
+                return Err(Stop::Deadline(error));
+            }
+            log::warn!(
+                "{reason}; retry {failures} of {} in {}",
+                config.max_retries,
+                human(delay)
+            );
+            let info = ErrorInfo::new(Some(reason), error.as_ref());
+            self.emit(EventKind::Retrying {
+                attempt: failures,
+                delay,
+                throttled,
+                error: info,
+            });
+            config.sleeper.sleep(delay, &config.cancel);
+        }
+    }
+
+    /// The outcome of job `index` as it stands.
+    fn outcome_of(&self, index: usize) -> JobOutcome {
+        let job = &self.jobs[index];
+        let end_at = job.ended_at.unwrap_or_else(|| self.now());
+        JobOutcome {
+            job_id: job.id.clone(),
+            result: job.end.as_ref().map_or(JobResult::TimedOut, End::result),
+            subtasks: job.store.outcomes(),
+            job: job.summary.clone(),
+            error: job.end.as_ref().and_then(|end| error_info(end, job)),
+            elapsed: end_at.saturating_duration_since(self.start),
+            polls: self.polls,
+            requests: self.net.count,
+            bytes: self.net.bytes,
+        }
+    }
+
+    fn into_outcome(self) -> WaitOutcome {
+        WaitOutcome {
+            jobs: (0..self.jobs.len()).map(|i| self.outcome_of(i)).collect(),
+            elapsed: self.elapsed(),
+            polls: self.polls,
+            requests: self.net.count,
+            bytes: self.net.bytes,
+        }
+    }
+
+    /// The single job's outcome, or the error that ended its wait.
+    fn into_single(mut self) -> Result<JobOutcome, WaitError> {
+        let partial = Box::new(self.outcome_of(0));
+        let project_id = self.waiter.api.project_id().to_owned();
+        let end = self.jobs[0].end.take().unwrap_or(End::TimedOut(None));
+        match end {
+            End::Decided(_) | End::JobFailed => Ok(*partial),
+            End::TimedOut(last_error) => Err(WaitError::TimedOut {
+                last_error,
+                partial,
+            }),
+            End::Failed(error) => Err(WaitError::Request { error, partial }),
+            // Only a wait on several jobs shares one job's error with the others.
+            End::FailedElsewhere(info) => Err(WaitError::Inconsistent {
+                reads: 0,
+                reason: info.map(|i| i.message).unwrap_or_default(),
+                partial,
+            }),
+            End::NotFound(_) => Err(WaitError::JobNotFound {
+                project_id,
+                partial,
+            }),
+            End::NoSubtasks => Err(WaitError::NoSubtasks {
+                waited: self.config.first_subtask_within,
+                partial,
+            }),
+            End::Inconsistent { reads, reason } => Err(WaitError::Inconsistent {
+                reads,
+                reason,
+                partial,
+            }),
+            End::Cancelled => Err(WaitError::Cancelled { partial }),
+        }
+    }
+}
+
+/// What the outcome says of the error that ended job `job`.
+fn error_info(end: &End, job: &JobRun) -> Option<ErrorInfo> {
+    match end {
+        End::Decided(_) | End::Cancelled => None,
+        End::JobFailed => {
+            let summary = job.summary.as_ref();
+            Some(ErrorInfo::new(
+                Some(format!(
+                    "job {} failed as a whole: {} {}",
+                    job.id,
+                    summary
+                        .and_then(|s| s.error_code.as_deref())
+                        .unwrap_or("(no job_error_code)"),
+                    summary
+                        .and_then(|s| s.fail_reason.as_deref())
+                        .unwrap_or("(no fail_reason)")
+                )),
+                None,
+            ))
+        }
+        End::TimedOut(error) => error.as_ref().map(|e| ErrorInfo::new(None, Some(e))),
+        End::Failed(error) => Some(ErrorInfo::new(None, Some(error))),
+        End::FailedElsewhere(info) => info.clone(),
+        End::NotFound(error) => Some(ErrorInfo::new(
+            Some(format!(
+                "job {} was not found: check the job ID and the project ID: {error}",
+                job.id
+            )),
+            Some(error),
+        )),
+        End::NoSubtasks => Some(ErrorInfo::new(
+            Some(format!(
+                "job {}: no subtask was listed in time{}",
+                job.id,
+                job_status_text(job.summary.as_ref())
+            )),
+            None,
+        )),
+        End::Inconsistent { reads, reason } => Some(ErrorInfo::new(
+            Some(format!(
+                "job {}: the service's listings stayed inconsistent after {reads} reads ({reason})",
+                job.id
+            )),
+            None,
+        )),
+    }
+}
+
+/// Configures a [`Waiter`].
+///
+/// # Default
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_wait`](Self::max_wait) | 60 min |
+/// | [`poll`](Self::poll) | 5 s, ×2, capped at 30 s, ±10 % jitter |
+/// | [`predictive`](Self::predictive) | on |
+/// | [`max_predicted_interval`](Self::max_predicted_interval) | 5 min |
+/// | [`status_filter`](Self::status_filter) | on |
+/// | [`retry`](Self::retry) (5xx, timeouts, resets, glitches) | 1 s, ×2, capped at 16 s, ±20 % |
+/// | [`throttle_retry`](Self::throttle_retry) (429) | 5 s, ×2, capped at 60 s, ±20 %, at least `Retry-After` (capped at 60 s) |
+/// | [`max_retries`](Self::max_retries) | 8 retries of one request (9 failed attempts end the wait) |
+/// | [`request_timeout`](Self::request_timeout) | 30 s, capped by the time left (at least 5 s) |
+/// | [`page_size`](Self::page_size) | 1000 |
+/// | [`expect_subtasks`](Self::expect_subtasks) | the job's `sub_jobs_total`, else 1 |
+/// | [`first_subtask_within`](Self::first_subtask_within) | 5 min |
+/// | [`fail_fast`](Self::fail_fast), [`max_failures`](Self::max_failures), [`min_succeeded`](Self::min_succeeded) | none: wait for every subtask |
+/// | clock, sleeper | the system's |
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build()`"]
+pub struct WaiterBuilder<A> {
+    api: A,
+    config: Config,
+}
+
+impl<A: JobsApi> WaiterBuilder<A> {
+    fn new(api: A) -> Self {
+        Self {
+            api,
+            config: Config {
+                clock: Arc::new(SystemClock),
+                sleeper: Arc::new(ThreadSleeper),
+                cancel: Cancellation::new(),
+                max_wait: DEFAULT_MAX_WAIT,
+                poll: DEFAULT_POLL,
+                retry: DEFAULT_RETRY,
+                throttle_retry: DEFAULT_THROTTLE_RETRY,
+                max_retries: DEFAULT_MAX_RETRIES,
+                predictive: true,
+                max_predicted_interval: DEFAULT_MAX_PREDICTED_INTERVAL,
+                status_filter: true,
+                expect: None,
+                rules: Rules::default(),
+                page_size: MAX_LIMIT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                first_subtask_within: DEFAULT_FIRST_SUBTASK_WITHIN,
+                seed: None,
+            },
+        }
+    }
+
+    /// The deadline. The waiter never sleeps past it and polls once more at it; a request
+    /// in flight may finish up to one request timeout later. [`Duration::MAX`] means no
+    /// deadline.
+    ///
+    /// Defaults to 60 minutes.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.config.max_wait = max_wait;
+        self
+    }
+
+    /// The schedule between polls while there is no prediction of the end; its
+    /// `max_interval` also bounds every sleep once a predicted end has passed, and every
+    /// sleep while someone listens.
+    ///
+    /// Defaults to [`DEFAULT_POLL`]: 5 s, ×2, capped at 30 s, ±10 %.
+    pub fn poll(mut self, policy: BackoffPolicy) -> Self {
+        self.config.poll = policy;
+        self
+    }
+
+    /// Whether to predict the end of the job from each subtask's `process` and sleep
+    /// toward it instead of following the backoff alone. Saves most requests on jobs that
+    /// report progress; see [`max_predicted_interval`](Self::max_predicted_interval).
+    ///
+    /// Defaults to on.
+    pub fn predictive(mut self, enabled: bool) -> Self {
+        self.config.predictive = enabled;
+        self
+    }
+
+    /// The longest sleep toward a distant predicted end (when nobody listens).
+    ///
+    /// Defaults to 5 minutes.
+    pub fn max_predicted_interval(mut self, longest: Duration) -> Self {
+        self.config.max_predicted_interval = longest;
+        self
+    }
+
+    /// Whether to poll with `status=WAITING&status=RUNNING&status=FAILED` once the job's
+    /// size is known and that reads fewer pages, confirming with one full listing at the
+    /// end. Falls back to full listings if the service ignores the filter.
+    ///
+    /// Defaults to on.
+    pub fn status_filter(mut self, enabled: bool) -> Self {
+        self.config.status_filter = enabled;
+        self
+    }
+
+    /// The retry schedule after a 5xx, a timeout, a dropped connection, a truncated or
+    /// malformed body, or an empty listing of a job whose subtasks were seen.
+    ///
+    /// Defaults to [`DEFAULT_RETRY`]: 1 s, ×2, capped at 16 s, ±20 %.
+    pub fn retry(mut self, policy: BackoffPolicy) -> Self {
+        self.config.retry = policy;
+        self
+    }
+
+    /// The retry schedule after a 429; a `Retry-After` header lengthens a delay (up to the
+    /// policy's `max_interval`), never shortens it.
+    ///
+    /// Defaults to [`DEFAULT_THROTTLE_RETRY`]: 5 s, ×2, capped at 60 s, ±20 %.
+    pub fn throttle_retry(mut self, policy: BackoffPolicy) -> Self {
+        self.config.throttle_retry = policy;
+        self
+    }
+
+    /// How many times one request is retried after retryable failures; the next failure
+    /// ends the wait with the last error (so `n + 1` failed attempts in a row). Also how
+    /// many untrusted listings in a row end a wait with [`WaitError::Inconsistent`].
+    /// Authentication and other permanent errors end it at once.
+    ///
+    /// Defaults to 8.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.config.max_retries = retries;
+        self
+    }
+
+    /// The timeout of one request, further capped by the time left before the deadline
+    /// (but never below 5 s, so the poll at the deadline can complete). At most 1 hour.
+    ///
+    /// Defaults to 30 seconds.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Keep waiting until at least `n` subtasks are listed: right after a job is created
+    /// its subtasks may not all be visible, and some jobs create them in waves.
+    ///
+    /// Defaults to the job's own `sub_jobs_total` (read from its details before the
+    /// verdict), or 1 when the details cannot be read: an empty listing is never done.
+    pub fn expect_subtasks(mut self, n: usize) -> Self {
+        self.config.expect = Some(n);
+        self
+    }
+
+    /// Return at the first failed subtask instead of waiting for the rest: the same as
+    /// [`max_failures`](Self::max_failures)`(Limit::Count(0))`.
+    ///
+    /// Defaults to off.
+    pub fn fail_fast(mut self, enabled: bool) -> Self {
+        self.config.rules.max_failures = enabled.then_some(Limit::Count(0));
+        self
+    }
+
+    /// Decide failure as soon as more than `limit` subtasks of a job failed (or vanished),
+    /// and success once every subtask is terminal with at most `limit` failures. With a
+    /// limit set the waiter polls at least every `poll.max_interval`.
+    ///
+    /// Defaults to none: success means every subtask succeeded.
+    pub fn max_failures(mut self, limit: Limit) -> Self {
+        self.config.rules.max_failures = Some(limit);
+        self
+    }
+
+    /// Decide success as soon as at least `limit` subtasks of a job succeeded (and
+    /// [`max_failures`](Self::max_failures), if set, can no longer be exceeded); failure
+    /// as soon as that can no longer happen. The wait may end with subtasks pending.
+    ///
+    /// Defaults to none.
+    pub fn min_succeeded(mut self, limit: Limit) -> Self {
+        self.config.rules.min_succeeded = Some(limit);
+        self
+    }
+
+    /// How long a job may show no subtask before its wait ends with
+    /// [`WaitError::NoSubtasks`] (subtasks of a new job appear within seconds; a job
+    /// that shows none for minutes was mistyped, or failed before creating any).
+    ///
+    /// Defaults to 5 minutes.
+    pub fn first_subtask_within(mut self, within: Duration) -> Self {
+        self.config.first_subtask_within = within;
+        self
+    }
+
+    /// Page size asked for, `1..=1000`.
+    ///
+    /// Defaults to 1000.
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.config.page_size = size;
+        self
+    }
+
+    /// The clock (tests inject a [`ManualClock`](crate::test_util::ManualClock)).
+    ///
+    /// Defaults to the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.config.clock = clock;
+        self
+    }
+
+    /// The sleeper (tests inject a [`ManualSleeper`](crate::test_util::ManualSleeper)).
+    ///
+    /// Defaults to sleeping the thread, woken by cancellation.
+    pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.config.sleeper = sleeper;
+        self
+    }
+
+    /// Shares a cancellation flag, for example one flag for several waiters.
+    ///
+    /// Defaults to a new flag per waiter (see [`Waiter::cancellation`]).
+    pub fn cancellation(mut self, cancel: Cancellation) -> Self {
+        self.config.cancel = cancel;
+        self
+    }
+
+    /// Fixes the jitter seed, for schedules that are the same on every run and every
+    /// toolchain.
+    ///
+    /// Defaults to a random seed.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.config.seed = Some(seed);
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the bad value: a zero `max_wait`,
+    /// `request_timeout`, `max_predicted_interval` or `first_subtask_within`, a
+    /// `request_timeout` over 1 hour, an invalid backoff policy, `expect_subtasks(0)`, a
+    /// percentage outside 0–100 %, or a page size outside `1..=1000`.
+    pub fn build(self) -> Result<Waiter<A>, Error> {
+        let config = &self.config;
+        for (field, value) in [
+            ("max_wait", config.max_wait),
+            ("request_timeout", config.request_timeout),
+            ("max_predicted_interval", config.max_predicted_interval),
+            ("first_subtask_within", config.first_subtask_within),
+        ] {
+            if value.is_zero() {
+                return Err(Error::invalid(field, "0s", "must be greater than zero"));
+            }
+        }
+        if config.request_timeout > MAX_REQUEST_TIMEOUT {
+            return Err(Error::invalid(
+                "request_timeout",
+                human(config.request_timeout),
+                "must be at most 1h",
+            ));
+        }
+        config.poll.validate("poll")?;
+        config.retry.validate("retry")?;
+        config.throttle_retry.validate("throttle_retry")?;
+        if config.expect == Some(0) {
+            return Err(Error::invalid("expect_subtasks", 0, "must be at least 1"));
+        }
+        if let Some(limit) = config.rules.max_failures {
+            limit.validate("max_failures")?;
+        }
+        if let Some(limit) = config.rules.min_succeeded {
+            limit.validate("min_succeeded")?;
+        }
+        if !(1..=MAX_LIMIT).contains(&config.page_size) {
+            return Err(Error::invalid(
+                "page_size",
+                config.page_size,
+                &format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        Ok(Waiter {
+            api: self.api,
+            config: self.config,
+        })
+    }
+}
