@@ -1,15 +1,20 @@
-//! A request budget shared by every client and waiter holding a clone, so that together
-//! they stay under the API gateway's throttle instead of retrying it.
+//! A request budget shared by every client and waiter holding a clone, and by every process
+//! of the user on this machine that names the same access key, so that together they stay
+//! under the API gateway's throttle instead of retrying it.
 
+mod file;
 mod state;
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
 use crate::time::{Cancellation, Clock, Sleeper, SystemClock};
 
+use file::SharedFile;
 use state::{nanos, Limits, State};
 
 /// The most a budget may allow per window: the log keeps one entry per send.
@@ -48,7 +53,7 @@ pub enum AcquireError {
 }
 
 /// A budget of requests: at most `limit` in *any* `window`-long interval, shared by every
-/// clone.
+/// clone, and across processes when asked.
 ///
 /// Callers ask before each request with [`try_acquire`](Self::try_acquire) (or wait with
 /// [`acquire`](Self::acquire)) and report each 429 with
@@ -66,7 +71,7 @@ pub enum AcquireError {
 /// The default, 100 requests per minute ([`RateBudget::DEFAULT_LIMIT`]), is half of the
 /// 200 calls per minute Workspace documents per user and per GET API: that limit counts
 /// every machine and tool of the user (the console, Terraform, other scripts), while this
-/// budget sees only the requests that go through it.
+/// budget sees only the processes of one machine.
 ///
 /// # After a 429
 ///
@@ -102,7 +107,19 @@ pub enum AcquireError {
 ///
 /// # Sharing
 ///
-/// Clones share one budget. Times are wall-clock times read from the budget's
+/// Clones share one budget. With
+/// [`share_across_processes`](RateBudgetBuilder::share_across_processes), every process
+/// of the user on this machine that names the same access key (and window) shares it too,
+/// through a state file under `$XDG_RUNTIME_DIR/wks-waiter/` (or a private directory under
+/// the temporary directory), locked only while a request is counted. Each process applies
+/// its own limit to the shared log. A process that dies
+/// holding the lock releases it with its death. A state file that cannot be trusted
+/// (corrupt, truncated, foreign, unreadable) is replaced with a warning by one that allows
+/// nothing for a window — it may have counted a full window of requests made just now.
+/// If the directory or the file cannot be used, the budget warns once and is shared within
+/// the process only.
+///
+/// Times in the state file are wall-clock times read from the budget's
 /// [`Clock`](crate::time::Clock). If the system clock jumps back, requests then appear to
 /// have been made "now" and count for one more window, never longer.
 ///
@@ -140,7 +157,18 @@ struct Inner {
     limits: Limits,
     window: Duration,
     clock: Arc<dyn Clock>,
-    state: Mutex<State>,
+    store: Mutex<Store>,
+    /// The state file, while it is in use.
+    file: Option<PathBuf>,
+    shared: AtomicBool,
+}
+
+enum Store {
+    /// Shared by clones only.
+    Local(State),
+    /// Shared through a file; `mirror` is the state last read or written, what the budget
+    /// continues from if the file fails.
+    Shared { file: SharedFile, mirror: State },
 }
 
 impl RateBudget {
@@ -162,7 +190,7 @@ impl RateBudget {
     /// mistake than a reason to stall every process of the machine.
     pub const MAX_RETRY_AFTER: Duration = state::MAX_RETRY_AFTER;
 
-    /// A budget of `n` requests per minute, shared by its clones.
+    /// A budget of `n` requests per minute, shared by its clones (not across processes).
     ///
     /// # Errors
     ///
@@ -171,7 +199,7 @@ impl RateBudget {
         Self::builder().limit(n).build()
     }
 
-    /// A builder, to set the window or the headroom, or to inject a clock.
+    /// A builder, to set the window, share across processes, or inject a clock.
     pub fn builder() -> RateBudgetBuilder {
         RateBudgetBuilder::default()
     }
@@ -244,14 +272,41 @@ impl RateBudget {
         self.with_state(|state, now| state.limit_at(now, &limits))
     }
 
-    fn with_state<R>(&self, change: impl FnOnce(&mut State, u64) -> R) -> R {
-        let now = wall_nanos(self.inner.clock.system_time());
-        let mut state = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        change(&mut state, now)
+    /// The state file shared with other processes; `None` when the budget is shared within
+    /// this process only (not asked to, or the file could not be used).
+    pub fn state_file(&self) -> Option<PathBuf> {
+        if self.inner.shared.load(Ordering::SeqCst) {
+            self.inner.file.clone()
+        } else {
+            None
+        }
+    }
+
+    /// Runs `change` on the state: in memory, or under the state file's lock. If the file
+    /// fails, warns once and continues in memory from the state last seen.
+    fn with_state<R>(&self, mut change: impl FnMut(&mut State, u64) -> R) -> R {
+        let inner = &*self.inner;
+        let now = wall_nanos(inner.clock.system_time());
+        let mut store = inner.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut fallback = match &mut *store {
+            Store::Local(state) => return change(state, now),
+            Store::Shared { file, mirror } => {
+                match file.transact(now, &inner.limits, mirror, &mut |state| change(state, now)) {
+                    Ok(value) => return value,
+                    Err(e) => {
+                        log::warn!(
+                            "rate budget: {} failed ({e}); the budget is now shared within this process only",
+                            file.path().display()
+                        );
+                        std::mem::take(mirror)
+                    }
+                }
+            }
+        };
+        inner.shared.store(false, Ordering::SeqCst);
+        let value = change(&mut fallback, now);
+        *store = Store::Local(fallback);
+        value
     }
 }
 
@@ -261,6 +316,7 @@ impl fmt::Debug for RateBudget {
             .field("limit", &self.inner.limits.limit)
             .field("window", &self.inner.window)
             .field("priority_headroom", &self.inner.limits.headroom)
+            .field("state_file", &self.state_file())
             .finish()
     }
 }
@@ -279,12 +335,16 @@ fn wall_nanos(time: SystemTime) -> u64 {
 /// | [`limit`](Self::limit) | 100 requests per window ([`RateBudget::DEFAULT_LIMIT`]) |
 /// | [`window`](Self::window) | 1 minute |
 /// | [`priority_headroom`](Self::priority_headroom) | 0.2: routine requests use at most 80 % |
+/// | [`share_across_processes`](Self::share_across_processes) | off: only clones share |
+/// | [`state_dir`](Self::state_dir) | `$XDG_RUNTIME_DIR/wks-waiter`, else `wks-waiter-<uid>` under the temporary directory |
 /// | [`clock`](Self::clock) | the system clock |
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RateBudgetBuilder {
     limit: u32,
     window: Duration,
     headroom: f64,
+    key: Option<String>,
+    state_dir: Option<PathBuf>,
     clock: Arc<dyn Clock>,
 }
 
@@ -294,8 +354,24 @@ impl Default for RateBudgetBuilder {
             limit: RateBudget::DEFAULT_LIMIT,
             window: RateBudget::DEFAULT_WINDOW,
             headroom: RateBudget::DEFAULT_PRIORITY_HEADROOM,
+            key: None,
+            state_dir: None,
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+impl fmt::Debug for RateBudgetBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateBudgetBuilder")
+            .field("limit", &self.limit)
+            .field("window", &self.window)
+            .field("priority_headroom", &self.headroom)
+            // The key names the account; it is only ever written hashed.
+            .field("shared_across_processes", &self.key.is_some())
+            .field("state_dir", &self.state_dir)
+            .field("clock", &self.clock)
+            .finish()
     }
 }
 
@@ -326,6 +402,30 @@ impl RateBudgetBuilder {
         self
     }
 
+    /// Shares the budget with every process of this user on this machine that names the
+    /// same `access_key` and window, through a state file named by a hash of the key (the
+    /// key itself is never written). Pass the access key (AK) the requests are signed with,
+    /// so that every process signing with it draws on one budget. Each process applies its
+    /// own limit and headroom to the shared log: one configured lower stops first.
+    ///
+    /// Defaults to off: the budget is shared by its clones only.
+    pub fn share_across_processes(mut self, access_key: impl Into<String>) -> Self {
+        self.key = Some(access_key.into());
+        self
+    }
+
+    /// The directory of the state file. Created (mode 0700) if missing; a directory you
+    /// name is used with the permissions it has, so a group directory can share a budget
+    /// between users.
+    ///
+    /// Defaults to `$XDG_RUNTIME_DIR/wks-waiter`, else `wks-waiter-<uid>` under
+    /// [`std::env::temp_dir`], created 0700 and refused (falling back to sharing within
+    /// the process) if open to other users.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
     /// The clock the budget reads: wall-clock time for the log, monotonic time for
     /// [`RateBudget::acquire`]'s `max_wait`. Tests inject a
     /// [`ManualClock`](crate::test_util::ManualClock).
@@ -336,12 +436,15 @@ impl RateBudgetBuilder {
         self
     }
 
-    /// Validates and builds.
+    /// Validates and builds. A state directory or file that cannot be used is not an
+    /// error: the budget warns and is shared within the process only (see
+    /// [`RateBudget::state_file`]).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] naming the bad value: a limit of 0 or above 10,000, a
-    /// window under 1 ms or over a day, or a headroom outside `0.0..1.0`.
+    /// window under 1 ms or over a day, a headroom outside `0.0..1.0`, an empty access key,
+    /// or a state directory without [`share_across_processes`](Self::share_across_processes).
     pub fn build(self) -> Result<RateBudget, Error> {
         if !(1..=MAX_LIMIT).contains(&self.limit) {
             return Err(Error::invalid(
@@ -364,17 +467,57 @@ impl RateBudgetBuilder {
                 "must be at least 0.0 and below 1.0",
             ));
         }
+        if self.key.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::invalid(
+                "share_across_processes",
+                "",
+                "the access key must not be empty",
+            ));
+        }
+        if let (Some(dir), None) = (&self.state_dir, &self.key) {
+            return Err(Error::invalid(
+                "state_dir",
+                dir.display(),
+                "takes effect only with share_across_processes(access_key)",
+            ));
+        }
         let limits = Limits {
             limit: self.limit,
             window_ns: nanos(self.window),
             headroom: self.headroom,
+        };
+        let shared = self.key.as_deref().and_then(|key| {
+            let (dir, private) = match &self.state_dir {
+                Some(dir) => (dir.clone(), false),
+                None => (
+                    file::default_dir(std::env::var_os("XDG_RUNTIME_DIR"), &std::env::temp_dir()),
+                    true,
+                ),
+            };
+            SharedFile::open(&dir, private, key, &limits)
+                .inspect_err(|reason| {
+                    log::warn!(
+                        "rate budget: {reason}; the budget is shared within this process only"
+                    );
+                })
+                .ok()
+        });
+        let file = shared.as_ref().map(|file| file.path().to_owned());
+        let store = match shared {
+            Some(file) => Store::Shared {
+                file,
+                mirror: State::default(),
+            },
+            None => Store::Local(State::default()),
         };
         Ok(RateBudget {
             inner: Arc::new(Inner {
                 limits,
                 window: self.window,
                 clock: self.clock,
-                state: Mutex::new(State::default()),
+                store: Mutex::new(store),
+                shared: AtomicBool::new(file.is_some()),
+                file,
             }),
         })
     }
@@ -383,10 +526,44 @@ impl RateBudgetBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::virtual_time;
+    use crate::test_util::{virtual_time, ManualClock};
+    use std::fs;
+    use std::path::Path;
+    use std::sync::atomic::AtomicU32;
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    /// A directory under the system's temporary directory, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            static COUNTER: AtomicU32 = AtomicU32::new(0);
+            let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+            let path = std::env::temp_dir()
+                .join(format!("wks-budget-unit-{}-{n}-{name}", std::process::id()));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn shared(dir: &Path, clock: &Arc<ManualClock>, limit: u32) -> RateBudget {
+        RateBudget::builder()
+            .limit(limit)
+            .clock(clock.clone())
+            .share_across_processes("AKIDBUDGETTEST")
+            .state_dir(dir)
+            .build()
+            .unwrap()
     }
 
     /// Takes everything `budget` allows now; returns how many.
@@ -420,6 +597,7 @@ mod tests {
         assert_eq!(budget.try_acquire(Priority::Important), Err(secs(20)));
         let default = RateBudget::per_minute(100).unwrap();
         assert_eq!((default.limit(), default.window()), (100, secs(60)));
+        assert_eq!(default.state_file(), None);
     }
 
     #[test]
@@ -493,8 +671,168 @@ mod tests {
     }
 
     #[test]
+    fn separate_budgets_naming_one_key_share_one_file() {
+        let dir = TempDir::new("share");
+        let (clock, _) = virtual_time();
+        let first = shared(&dir.0, &clock, 10);
+        let second = shared(&dir.0, &clock, 10);
+        let path = first.state_file().unwrap();
+        assert_eq!(second.state_file().as_ref(), Some(&path));
+        assert!(path.starts_with(&dir.0));
+        assert!(!path.to_string_lossy().contains("AKIDBUDGETTEST"));
+        assert_eq!(drain(&first, Priority::Routine), 8);
+        assert_eq!(drain(&second, Priority::Routine), 0);
+        assert_eq!(drain(&second, Priority::Important), 2);
+        assert_eq!(first.try_acquire(Priority::Important), Err(secs(60)));
+        // A 429 seen by one is obeyed by the other.
+        clock.advance(secs(60));
+        second.on_throttled(Some(secs(5)));
+        assert_eq!(first.try_acquire(Priority::Important), Err(secs(5)));
+        // A budget of a different window keeps its own log.
+        let hourly = RateBudget::builder()
+            .limit(1)
+            .window(secs(3_600))
+            .clock(clock.clone())
+            .share_across_processes("AKIDBUDGETTEST")
+            .state_dir(&dir.0)
+            .build()
+            .unwrap();
+        assert_ne!(hourly.state_file(), Some(path));
+        assert_eq!(hourly.try_acquire(Priority::Important), Ok(()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_file_and_its_lock_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("modes");
+        let (clock, _) = virtual_time();
+        let budget = shared(&dir.0.join("made"), &clock, 5);
+        budget.try_acquire(Priority::Routine).unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let file = budget.state_file().unwrap();
+        assert_eq!(mode(&dir.0.join("made")), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&file.with_extension("lock")), 0o600);
+    }
+
+    #[test]
+    fn a_state_file_that_cannot_be_trusted_is_replaced_by_a_one_window_pause() {
+        let (clock, _) = virtual_time();
+        let dir = TempDir::new("corrupt");
+        let path = shared(&dir.0, &clock, 5).state_file().unwrap();
+        let valid = {
+            let budget = shared(&dir.0, &clock, 5);
+            budget.try_acquire(Priority::Important).unwrap();
+            fs::read_to_string(&path).unwrap()
+        };
+        let foreign = valid.replace("wks-waiter rate budget", "something else");
+        let other_window = valid.replace("60000000000", "30000000000");
+        let unsorted = r#"{"format":"wks-waiter rate budget","version":1,"window_ns":60000000000,
+            "state":{"sends":[2,1],"last_send":2,"not_before":0,"throttle":null}}"#;
+        let cases = [
+            ("garbage", "\u{1}\u{2} not json".to_owned()),
+            ("empty", String::new()),
+            ("truncated", valid[..valid.len() / 2].to_owned()),
+            ("foreign", foreign),
+            ("other window", other_window),
+            ("unsorted", unsorted.to_owned()),
+        ];
+        for (name, content) in cases {
+            fs::write(&path, content).unwrap();
+            let budget = shared(&dir.0, &clock, 5);
+            assert_eq!(
+                budget.try_acquire(Priority::Important),
+                Err(secs(60)),
+                "{name}"
+            );
+            assert_eq!(budget.state_file().as_ref(), Some(&path), "{name}");
+            // Replaced by a valid file that every process now obeys.
+            let replaced = fs::read_to_string(&path).unwrap();
+            assert!(
+                replaced.starts_with(r#"{"format":"wks-waiter rate budget""#),
+                "{name}"
+            );
+            let other = shared(&dir.0, &clock, 5);
+            assert_eq!(
+                other.try_acquire(Priority::Important),
+                Err(secs(60)),
+                "{name}"
+            );
+            clock.advance(secs(60));
+            assert_eq!(drain(&other, Priority::Important), 5, "{name}");
+            clock.advance(secs(60));
+        }
+    }
+
+    #[test]
+    fn an_unusable_directory_falls_back_to_sharing_in_process() {
+        let (clock, _) = virtual_time();
+        let dir = TempDir::new("unusable");
+        let not_a_dir = dir.0.join("file");
+        fs::write(&not_a_dir, "x").unwrap();
+        for unusable in [not_a_dir.clone(), not_a_dir.join("below")] {
+            let budget = shared(&unusable, &clock, 3);
+            assert_eq!(budget.state_file(), None);
+            // Still a budget: the clones share it.
+            assert_eq!(drain(&budget.clone(), Priority::Important), 3);
+            assert_eq!(budget.try_acquire(Priority::Important), Err(secs(60)));
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_default_directory_open_to_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("open");
+        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o755)).unwrap();
+        let limits = Limits {
+            limit: 1,
+            window_ns: 60_000_000_000,
+            headroom: 0.0,
+        };
+        let refused = SharedFile::open(&dir.0, true, "AK", &limits).unwrap_err();
+        assert!(refused.contains("mode 755"), "{refused}");
+        // A directory the user named is taken as it is.
+        assert!(SharedFile::open(&dir.0, false, "AK", &limits).is_ok());
+    }
+
+    #[test]
+    fn a_directory_removed_mid_life_falls_back_with_what_was_counted() {
+        let (clock, _) = virtual_time();
+        let dir = TempDir::new("removed");
+        let budget = shared(&dir.0, &clock, 4);
+        assert_eq!(drain(&budget, Priority::Important), 4);
+        fs::remove_dir_all(&dir.0).unwrap();
+        clock.advance(secs(30));
+        // The four sends are not forgotten: nothing until they leave the window.
+        assert_eq!(budget.try_acquire(Priority::Important), Err(secs(30)));
+        assert_eq!(budget.state_file(), None);
+        clock.advance(secs(30));
+        assert_eq!(drain(&budget, Priority::Important), 4);
+    }
+
+    #[test]
+    fn a_state_file_that_can_be_neither_read_nor_replaced_pauses_then_falls_back() {
+        let (clock, _) = virtual_time();
+        let dir = TempDir::new("unreadable");
+        let budget = shared(&dir.0, &clock, 4);
+        assert_eq!(budget.try_acquire(Priority::Important), Ok(()));
+        // A directory in the state file's place: reading it and renaming onto it fail.
+        let path = budget.state_file().unwrap();
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        clock.advance(secs(1));
+        // Other processes' sends may have been in it: a full window's pause.
+        assert_eq!(budget.try_acquire(Priority::Important), Err(secs(60)));
+        assert_eq!(budget.state_file(), None);
+        clock.advance(secs(60));
+        assert_eq!(drain(&budget, Priority::Important), 4);
+    }
+
+    #[test]
     fn build_names_every_bad_value() {
-        let cases: [(RateBudgetBuilder, &str); 7] = [
+        let cases: [(RateBudgetBuilder, &str); 9] = [
             (RateBudget::builder().limit(0), "invalid limit `0`"),
             (RateBudget::builder().limit(10_001), "invalid limit `10001`"),
             (
@@ -517,6 +855,14 @@ mod tests {
                 RateBudget::builder().priority_headroom(f64::NAN),
                 "invalid priority_headroom `NaN`",
             ),
+            (
+                RateBudget::builder().share_across_processes(""),
+                "invalid share_across_processes ``",
+            ),
+            (
+                RateBudget::builder().state_dir("/some/dir"),
+                "invalid state_dir `/some/dir`",
+            ),
         ];
         for (builder, expected) in cases {
             let message = builder.build().unwrap_err().to_string();
@@ -529,5 +875,19 @@ mod tests {
             .priority_headroom(0.0)
             .build()
             .is_ok());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_access_key() {
+        let dir = TempDir::new("debug");
+        let builder = RateBudget::builder()
+            .share_across_processes("AKIDSECRETISH")
+            .state_dir(&dir.0);
+        let builder_text = format!("{builder:?}");
+        let budget_text = format!("{:?}", builder.build().unwrap());
+        for text in [builder_text, budget_text] {
+            assert!(!text.contains("AKIDSECRETISH"), "{text}");
+            assert!(text.contains("limit: 100"), "{text}");
+        }
     }
 }

@@ -1,11 +1,14 @@
 //! The budget's state as a pure function of time: the log of sends inside the window, the
 //! adaptive limit after a 429 and the `Retry-After` pause.
 //!
-//! Times are nanoseconds of wall-clock time since the Unix epoch. Every decision takes `now` as an
+//! Times are nanoseconds of wall-clock time since the Unix epoch, so that processes on one
+//! machine can compare them through the state file. Every decision takes `now` as an
 //! argument; nothing here reads a clock, so tests assert exact schedules.
 
 use std::collections::VecDeque;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use super::Priority;
 
@@ -33,7 +36,8 @@ pub(crate) struct Limits {
 }
 
 /// The limit cut after a 429, regrowing along a cubic curve.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Throttle {
     /// When the limit was cut.
     pub(crate) at: u64,
@@ -41,8 +45,9 @@ pub(crate) struct Throttle {
     pub(crate) rate: f64,
 }
 
-/// Everything the budget remembers.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Everything the budget remembers; what the state file holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct State {
     /// When each send inside the window was allowed, oldest first.
     pub(crate) sends: VecDeque<u64>,
@@ -61,6 +66,39 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
 }
 
 impl State {
+    /// A state that allows nothing for one window: what replaces a state file that could
+    /// not be read, because it may have recorded a full window of sends made just now.
+    pub(crate) fn blackout(now: u64, limits: &Limits) -> Self {
+        Self {
+            not_before: now.saturating_add(limits.window_ns),
+            ..Self::default()
+        }
+    }
+
+    /// Why a state read from a file cannot be trusted, if it cannot.
+    pub(crate) fn defect(&self) -> Option<String> {
+        if self.sends.len() > super::MAX_LIMIT as usize {
+            return Some(format!(
+                "{} sends recorded, more than any limit allows",
+                self.sends.len()
+            ));
+        }
+        if self
+            .sends
+            .iter()
+            .zip(self.sends.iter().skip(1))
+            .any(|(a, b)| a > b)
+        {
+            return Some("send times out of order".to_owned());
+        }
+        if let Some(throttle) = &self.throttle {
+            if !(throttle.rate.is_finite() && throttle.rate >= 1.0) {
+                return Some(format!("throttled rate {} is not a rate", throttle.rate));
+            }
+        }
+        None
+    }
+
     /// Forgets sends that left the window, and pulls times that a backward clock jump put in
     /// the future back to `now`: they then count for one more window, never forever.
     fn settle(&mut self, now: u64, limits: &Limits) {
@@ -556,5 +594,19 @@ mod tests {
             state.try_acquire(T0 + 60 * SEC, &limits, Priority::Important),
             Ok(())
         );
+    }
+
+    #[test]
+    fn defects_are_named() {
+        let mut state = State::default();
+        assert_eq!(state.defect(), None);
+        state.sends = VecDeque::from([5, 3]);
+        assert_eq!(state.defect().as_deref(), Some("send times out of order"));
+        state.sends = VecDeque::from([3, 5]);
+        state.throttle = Some(Throttle {
+            at: 1,
+            rate: f64::NAN,
+        });
+        assert!(state.defect().unwrap().contains("NaN"));
     }
 }
