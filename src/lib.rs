@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod budget;
 mod client;
 mod credentials;
 mod error;
@@ -49,6 +50,7 @@ pub mod source;
 pub mod time;
 mod waiter;
 
+pub use budget::{AcquireError, Priority, RateBudget, RateBudgetBuilder};
 pub use client::{Client, ClientBuilder};
 pub use credentials::Credentials;
 pub use error::{ApiError, Error, TransportKind};

@@ -27,6 +27,10 @@ pub fn mins(n: u64) -> Duration {
     Duration::from_secs(n * 60)
 }
 
+pub fn hours(n: u64) -> Duration {
+    Duration::from_secs(n * 3600)
+}
+
 /// A client builder aimed at `sim`, ignoring any proxy of the environment.
 #[cfg(feature = "simulator")]
 pub fn builder(sim: &Simulator) -> ClientBuilder {
@@ -159,4 +163,49 @@ fn wait_with_watchdog(child: &mut Child) -> ExitStatus {
         thread::sleep(step);
         waited += step;
     }
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: std::path::PathBuf,
+}
+
+impl TempDir {
+    /// A new empty directory whose name holds `label`, the process ID and a counter, so
+    /// that parallel tests and test processes never share one.
+    pub fn new(label: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("wks-test-{}-{n}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("the temporary directory is writable");
+        Self { path }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A command running this test executable again for the one ignored test `name` alone: a
+/// child process role, told apart by the environment the caller adds.
+pub fn rerun_as_child(name: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let mut command = Command::new(exe);
+    command.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    command
 }
