@@ -40,14 +40,21 @@
 //! ```
 
 mod faults;
+mod progress;
+mod ratelimit;
 mod scenario;
 mod server;
 mod service;
 mod virtual_source;
 
-pub use faults::{Fault, FaultPlan};
-pub use scenario::{DesktopPlan, JobPlan, Outcome, Scenario, TimelineSpec};
-pub use server::{Simulator, SimulatorBuilder};
+pub use faults::{Fault, FaultPlan, IdDefect};
+pub use progress::ProgressShape;
+pub use ratelimit::RateLimit;
+pub use scenario::{DesktopPlan, JobFailure, JobPlan, Outcome, Scenario, TimelineSpec};
+pub use server::{
+    Simulator, SimulatorBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+};
 pub use service::RequestRecord;
 pub use virtual_source::VirtualSource;
 
