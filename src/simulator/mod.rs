@@ -40,6 +40,7 @@
 //! ```
 
 mod faults;
+mod file;
 mod progress;
 mod ratelimit;
 mod scenario;
@@ -48,6 +49,7 @@ mod service;
 mod virtual_source;
 
 pub use faults::{Fault, FaultPlan, IdDefect};
+pub use file::{ScenarioError, ScenarioFile};
 pub use progress::ProgressShape;
 pub use ratelimit::RateLimit;
 pub use scenario::{DesktopPlan, JobFailure, JobPlan, Outcome, Scenario, TimelineSpec};

@@ -686,11 +686,17 @@ fn timed_out(error: &io::Error) -> bool {
 
 /// Waits for the first byte of the client's next request. `false` when the connection is
 /// to close instead: the client closed it, it stayed idle too long, the server stops, or a
-/// new client needs its place.
-fn await_request(reader: &mut BufReader<Deadlined>, shared: &Shared) -> io::Result<bool> {
+/// new client needs its place. Only a connection that has served a request and then sat
+/// idle for a whole poll gives its place up: a new connection's request is on its way, and
+/// closing a connection as its client reuses it would fail that client's request.
+fn await_request(
+    reader: &mut BufReader<Deadlined>,
+    shared: &Shared,
+    served: u64,
+) -> io::Result<bool> {
     let idle_until = SystemClock.now() + shared.limits.idle_timeout;
     loop {
-        if shared.stop.is_cancelled() || shared.crowded.load(Ordering::SeqCst) {
+        if shared.stop.is_cancelled() {
             return Ok(false);
         }
         let now = SystemClock.now();
@@ -700,7 +706,12 @@ fn await_request(reader: &mut BufReader<Deadlined>, shared: &Shared) -> io::Resu
         reader.get_mut().deadline = Some(now + IDLE_POLL.min(idle_until - now));
         match reader.fill_buf() {
             Ok(buffered) => return Ok(!buffered.is_empty()),
-            Err(error) if timed_out(&error) || error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if timed_out(&error) => {
+                if served > 0 && shared.crowded.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
     }
@@ -720,8 +731,8 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         deadline: None,
     });
     let mut writer = &connection.0;
-    loop {
-        if !await_request(&mut reader, shared)? {
+    for served in 0.. {
+        if !await_request(&mut reader, shared, served)? {
             return Ok(());
         }
         reader.get_mut().deadline = Some(SystemClock.now() + shared.limits.request_timeout);
@@ -780,6 +791,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             return Ok(());
         }
     }
+    Ok(())
 }
 
 /// One parsed request.

@@ -91,6 +91,14 @@ impl VirtualSource {
         self
     }
 
+    /// The project it serves (and that requests go to).
+    ///
+    /// Defaults to [`DEFAULT_PROJECT_ID`](super::DEFAULT_PROJECT_ID).
+    pub fn with_project_id(mut self, project_id: &str) -> Self {
+        self.service.identity_mut().project_id = project_id.to_owned();
+        self
+    }
+
     /// What it serves (without the subtasks its faults deleted or inserted since).
     pub fn scenario(&self) -> &Scenario {
         self.service.scenario()
