@@ -110,15 +110,12 @@ fn desktop(i: usize, start: u64, end: Option<u64>, outcome: Outcome) -> DesktopP
         outcome,
         running_status: None,
         deleted_at: None,
+        ..DesktopPlan::default()
     }
 }
 
 fn job(desktops: Vec<DesktopPlan>) -> Scenario {
-    Scenario::new().job(JobPlan {
-        job_id: JOB.into(),
-        job_type: "createDesktops".into(),
-        desktops,
-    })
+    Scenario::new().job(JobPlan::new(JOB, desktops))
 }
 
 fn failed(code: &str, reason: &str) -> Outcome {

@@ -6,7 +6,26 @@ use std::time::Duration;
 use crate::schedule::SplitMix64;
 
 /// A misbehaviour of the service or the network, applied to one request.
+///
+/// Three families, each saying exactly what the client receives:
+///
+/// - **gateway errors** ([`Throttle`](Self::Throttle), [`Status`](Self::Status),
+///   [`ServerError`](Self::ServerError), [`Unavailable`](Self::Unavailable)): answered
+///   before authentication and routing, whatever was asked;
+/// - **transport faults** ([`TruncatedBody`](Self::TruncatedBody),
+///   [`DropConnection`](Self::DropConnection), [`Slow`](Self::Slow)): alter how any answer
+///   is delivered;
+/// - **inconsistencies** a real distributed service produces between two page reads
+///   ([`DeleteBetweenPages`](Self::DeleteBetweenPages) …
+///   [`TotalCount`](Self::TotalCount), and [`Body`](Self::Body)): alter a successful
+///   answer. On an error answer, or where a fault has nothing to act on (noted per
+///   variant), the answer is unchanged and the request's
+///   [`RequestRecord::fault`](super::RequestRecord::fault) is `None`.
+///
+/// The HTTP [`Simulator`](super::Simulator) and the in-process
+/// [`VirtualSource`](super::VirtualSource) apply every fault identically.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Fault {
     /// HTTP 429 from the API gateway, `APIGW.0308`, with `Retry-After` (seconds) when set.
     Throttle {
@@ -36,6 +55,57 @@ pub enum Fault {
     /// the simulator's clock (it exists to trip the client's real timeouts); a
     /// [`VirtualSource`](super::VirtualSource) advances its `ManualClock` instead.
     Slow(Duration),
+    /// Listings: before answering, deletes for good the terminal subtask that sits closest
+    /// before this page's offset among those the query matches (one the client read on an
+    /// earlier page), as a user deleting finished subtasks would. Every later subtask moves
+    /// up one place, so the subtask that was first on this page slides onto the previous
+    /// one: the client never sees it in this listing, and `total_count` is one lower than on
+    /// the earlier pages. The deleted subtask stays deleted (later listings and job details
+    /// lack it). Nothing happens on a first page (offset 0) or when no terminal subtask
+    /// precedes the offset.
+    DeleteBetweenPages,
+    /// Listings: before answering, the service creates a new subtask of the query's job
+    /// (without `job_id`: of the job of the first matching subtask), `RUNNING` from now with
+    /// linear progress and succeeding two minutes later, listed first (as a service listing
+    /// newest first would). With an offset, every subtask shifts one place down: the page
+    /// starts with the previous page's last subtask again, the new one is not on it, and
+    /// `total_count` is one higher. It stays (later listings and job details count it).
+    /// Nothing happens when the job failed as a whole, or no job matches.
+    InsertBetweenPages,
+    /// Listings: `{"total_count":0,"jobs":[]}` with status 200, once, whatever exists.
+    EmptyPage,
+    /// Any successful answer: status 200 with exactly this body instead, e.g. `{}`, `[]`,
+    /// `{"total_count":null,"jobs":null}` or an error object; see
+    /// [`Fault::malformed_bodies`].
+    Body(String),
+    /// Listings: the service ignores the `job_id` filter (others apply) and lists every
+    /// job's subtasks, with the `total_count` of that wider listing.
+    ForeignSubtasks,
+    /// Listings and job details: every subtask of the answer has its `id` spoiled as this
+    /// says.
+    BadIds(IdDefect),
+    /// Listings and job details: the second subtask of the answer carries the first one's
+    /// `id` (two different desktops, one ID). Nothing happens with fewer than two.
+    DuplicateId,
+    /// Listings: the page holds only the first half of its subtasks (rounded down: a page
+    /// of one comes back empty), while `total_count` still counts them all, so it looks
+    /// like a page cap and the listing reads short.
+    ShortPage,
+    /// Listings: `total_count` is off by this much (never below 0), as when the count is
+    /// taken at another moment than the page.
+    TotalCount(i64),
+}
+
+/// How [`Fault::BadIds`] spoils subtask IDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdDefect {
+    /// No `id` field.
+    Missing,
+    /// `"id": ""`.
+    Empty,
+    /// `"id": null`.
+    Null,
 }
 
 impl Fault {
@@ -45,6 +115,80 @@ impl Fault {
             status,
             error_code: error_code.to_owned(),
             error_msg: error_msg.to_owned(),
+        }
+    }
+
+    /// A [`Fault::Body`].
+    pub fn body(body: &str) -> Self {
+        Self::Body(body.to_owned())
+    }
+
+    /// The malformed 200 answers seen in the field: `{}`, `null` fields, `[]`, `null`, an
+    /// error object with status 200, and an object whose `jobs` is not an array.
+    pub fn malformed_bodies() -> Vec<Fault> {
+        [
+            "{}",
+            r#"{"total_count":null,"jobs":null}"#,
+            "[]",
+            "null",
+            r#"{"error_code":"WKS.00000500","error_msg":"Internal error","request_id":"sim-embedded"}"#,
+            r#"{"total_count":3,"jobs":{"id":"not-a-list"}}"#,
+        ]
+        .into_iter()
+        .map(Fault::body)
+        .collect()
+    }
+
+    /// One of each inconsistency between page reads, for random plans:
+    /// deletion, insertion, empty page, the malformed bodies, foreign subtasks, each
+    /// [`IdDefect`], a duplicated ID, a short page and `total_count` off by ±1.
+    ///
+    /// ```
+    /// use wks_waiter::simulator::{Fault, FaultPlan};
+    ///
+    /// let plan = FaultPlan::new().random(0.2, 42, Fault::inconsistencies());
+    /// assert!((0..100).any(|i| plan.fault_for(i).is_some()));
+    /// ```
+    pub fn inconsistencies() -> Vec<Fault> {
+        let mut faults = vec![
+            Fault::DeleteBetweenPages,
+            Fault::InsertBetweenPages,
+            Fault::EmptyPage,
+            Fault::ForeignSubtasks,
+            Fault::BadIds(IdDefect::Missing),
+            Fault::BadIds(IdDefect::Empty),
+            Fault::BadIds(IdDefect::Null),
+            Fault::DuplicateId,
+            Fault::ShortPage,
+            Fault::TotalCount(-1),
+            Fault::TotalCount(1),
+        ];
+        faults.extend(Fault::malformed_bodies());
+        faults
+    }
+
+    /// A short, stable name for logs: `throttle`, `status`, `server_error`, `unavailable`,
+    /// `truncated_body`, `drop_connection`, `slow`, `delete_between_pages`,
+    /// `insert_between_pages`, `empty_page`, `body`, `foreign_subtasks`, `bad_ids`,
+    /// `duplicate_id`, `short_page`, `total_count` (the names of the scenario file).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Throttle { .. } => "throttle",
+            Self::Status { .. } => "status",
+            Self::ServerError => "server_error",
+            Self::Unavailable => "unavailable",
+            Self::TruncatedBody => "truncated_body",
+            Self::DropConnection => "drop_connection",
+            Self::Slow(_) => "slow",
+            Self::DeleteBetweenPages => "delete_between_pages",
+            Self::InsertBetweenPages => "insert_between_pages",
+            Self::EmptyPage => "empty_page",
+            Self::Body(_) => "body",
+            Self::ForeignSubtasks => "foreign_subtasks",
+            Self::BadIds(_) => "bad_ids",
+            Self::DuplicateId => "duplicate_id",
+            Self::ShortPage => "short_page",
+            Self::TotalCount(_) => "total_count",
         }
     }
 }

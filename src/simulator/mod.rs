@@ -1,21 +1,31 @@
-//! A local fake of `GET /v2/{project_id}/workspace-sub-jobs`, to test against offline.
+//! A local fake of the Workspace jobs API (the sub-jobs listing, per job and project-wide,
+//! and job details), to test against offline, built to misbehave the way a real
+//! distributed service can.
 //!
 //! A [`Scenario`] says which jobs exist and how each subtask moves through *virtual time*
-//! (listed from `visible_at`, `WAITING`, `RUNNING` from `start_at`, `SUCCESS` or `FAILED`
-//! from `end_at`, gone from `deleted_at`). A [`FaultPlan`] scripts what goes wrong: throttling,
-//! error statuses, truncated bodies, dropped connections, slow answers.
+//! (listed from `visible_at`, `WAITING`, `RUNNING` from `start_at` with `process` following
+//! a [`ProgressShape`], `SUCCESS` or `FAILED` from `end_at`, gone from `deleted_at`); a
+//! [`JobPlan`] adds when its job is created and whether it fails as a whole
+//! ([`JobFailure`]); a [`TimelineSpec`] generates realistic jobs from a seed (waves,
+//! failures early or mid-job, the shapes of [`TimelineSpec::catalog`]). A [`FaultPlan`]
+//! scripts what goes wrong, per request or at a seeded rate: throttling, error statuses,
+//! truncated bodies, dropped connections, slow answers, and the inconsistencies of a real
+//! service between two page reads (see [`Fault`]). A [`RateLimit`] throttles each access
+//! key as the API gateway does. A [`ScenarioFile`] says all of it in JSON.
 //!
 //! One request handler serves both front ends, so their answers cannot drift apart (only a
 //! [`Fault::Slow`] differs: real time over HTTP, virtual time in-process):
 //!
 //! - [`Simulator`]: a real HTTP server on `127.0.0.1`, checking SDK-HMAC-SHA256 signatures
-//!   (or an IAM token) as the API gateway does, for tests of the real [`Client`](crate::Client);
+//!   (or an IAM token) as the API gateway does, for tests of the real [`Client`](crate::Client)
+//!   and of tools in any language;
 //! - [`VirtualSource`]: the same answers in-process, as a [`JobsApi`](crate::source::JobsApi)
 //!   read at a [`ManualClock`](crate::test_util::ManualClock)'s time, for hour-long waits that run in
 //!   milliseconds.
 //!
 //! Every request is recorded ([`RequestRecord`]) so tests can count calls and check what
-//! was asked.
+//! was asked; a JSON-lines log can be written too
+//! ([`SimulatorBuilder::log_file`], [`VirtualSource::with_request_log`]).
 //!
 //! ```
 //! use wks_waiter::simulator::{Fault, FaultPlan, Scenario, Simulator};
@@ -40,14 +50,23 @@
 //! ```
 
 mod faults;
+mod file;
+mod progress;
+mod ratelimit;
 mod scenario;
 mod server;
 mod service;
 mod virtual_source;
 
-pub use faults::{Fault, FaultPlan};
-pub use scenario::{DesktopPlan, JobPlan, Outcome, Scenario, TimelineSpec};
-pub use server::{Simulator, SimulatorBuilder};
+pub use faults::{Fault, FaultPlan, IdDefect};
+pub use file::{ScenarioError, ScenarioFile};
+pub use progress::ProgressShape;
+pub use ratelimit::RateLimit;
+pub use scenario::{DesktopPlan, JobFailure, JobPlan, Outcome, Scenario, TimelineSpec};
+pub use server::{
+    Simulator, SimulatorBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+};
 pub use service::RequestRecord;
 pub use virtual_source::VirtualSource;
 

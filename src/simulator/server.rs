@@ -1,24 +1,33 @@
-//! The HTTP front end: a small HTTP/1.1 server on `127.0.0.1`, one thread per connection.
+//! The HTTP front end: a small HTTP/1.1 server on `127.0.0.1`, one thread per connection
+//! up to a bound.
 //!
 //! It is written on `std::net` rather than tiny_http because [`Fault::DropConnection`] must
 //! close a connection in the middle of a body: tiny_http keeps the connection open after a
 //! failed body write (and never flushes the head), so the client would hang instead of
 //! seeing the transfer fail.
 //!
+//! Network timeouts (idle keep-alive connections, slow clients) are real time whatever the
+//! simulator's clock: they protect the server, they are not part of the simulated service.
+//!
 //! [`Fault::DropConnection`]: super::Fault::DropConnection
 
 use std::any::Any;
 use std::fmt::{self, Write as _};
+use std::fs::OpenOptions;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::faults::FaultPlan;
+use super::ratelimit::RateLimit;
 use super::scenario::Scenario;
 use super::service::{Delivery, Identity, Reply, Request, RequestRecord, Service};
-use crate::credentials::Secret;
+use crate::credentials::{AccessKey, Secret};
 use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
 
 /// Longest request line or header line accepted.
@@ -27,18 +36,35 @@ const MAX_LINE: u64 = 16 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Largest request body accepted (the API takes none).
 const MAX_REQUEST_BODY: usize = 1024 * 1024;
+/// How often a connection waiting for its client's next request looks up from the socket:
+/// to close when the server stops, or when a new client needs its place.
+const IDLE_POLL: Duration = Duration::from_millis(200);
 
-/// A running fake of the sub-jobs API on `http://127.0.0.1:{port}`.
+/// Connections served at once unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+/// How long a keep-alive connection may wait for its next request unless told otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send one whole request unless told otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running fake of the Workspace jobs API on `http://127.0.0.1:{port}`.
 ///
 /// It accepts the AK/SK pair of [`access_key`](Self::access_key) and
 /// [`secret_key`](Self::secret_key) (SDK-HMAC-SHA256, `X-Sdk-Date` within 15 minutes of its
-/// clock) or the IAM token of [`token`](Self::token), for project
-/// [`project_id`](Self::project_id), and answers from its [`Scenario`] at the virtual time
-/// of its clock.
+/// clock), any other pair given to [`SimulatorBuilder::extra_key`], or the IAM token of
+/// [`token`](Self::token), for project [`project_id`](Self::project_id), and answers from
+/// its [`Scenario`] at the virtual time of its clock.
+///
+/// It serves up to [`max_connections`](SimulatorBuilder::max_connections) connections at
+/// once, each on its own thread; past that, new clients wait and idle keep-alive
+/// connections are closed to make room. A client that disconnects mid-request costs only
+/// its own connection; one that stays idle, or takes too long to send a request (it gets a
+/// 408), is disconnected.
 ///
 /// Dropping it stops the server and joins its threads; if a handler thread panicked, the
 /// panic is raised again in the dropping thread (unless that one is already panicking), so
-/// a bug in the simulator fails the test that met it.
+/// a bug in the simulator fails the test that met it. [`serve_until`](Self::serve_until)
+/// serves until a [`Cancellation`] is cancelled, for a command line tool.
 pub struct Simulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -46,6 +72,14 @@ pub struct Simulator {
 }
 
 type Panic = Box<dyn Any + Send + 'static>;
+
+/// Limits of the HTTP front end.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    idle_timeout: Duration,
+    request_timeout: Duration,
+}
 
 /// What every connection thread needs.
 #[derive(Debug)]
@@ -56,6 +90,13 @@ struct Shared {
     started: Instant,
     /// Cancelled on drop: stops accepting and wakes slow responses.
     stop: Cancellation,
+    limits: Limits,
+    /// Connections being served.
+    open: Mutex<usize>,
+    /// Signalled when a connection ends.
+    freed: Condvar,
+    /// Set while a new client waits for a place: idle connections then close.
+    crowded: AtomicBool,
 }
 
 impl Simulator {
@@ -75,6 +116,13 @@ impl Simulator {
             faults: FaultPlan::new(),
             clock: Arc::new(SystemClock),
             identity: Identity::simulated(),
+            port: 0,
+            limits: Limits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            },
+            log: None,
         }
     }
 
@@ -84,6 +132,11 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
+    /// The port it listens on (on `127.0.0.1`).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// The project the simulator serves.
     pub fn project_id(&self) -> &str {
         &self.shared.service.identity().project_id
@@ -91,23 +144,28 @@ impl Simulator {
 
     /// The accepted access key (AK).
     pub fn access_key(&self) -> &str {
-        &self.shared.service.identity().key.access_key
+        &self.shared.service.identity().key().access_key
     }
 
     /// The accepted secret key (SK).
     pub fn secret_key(&self) -> &str {
-        self.shared.service.identity().key.secret_key.expose()
+        self.shared.service.identity().key().secret_key.expose()
     }
 
     /// The security token AK/SK requests must carry, when one was configured.
     pub fn security_token(&self) -> Option<&str> {
-        let key = &self.shared.service.identity().key;
+        let key = self.shared.service.identity().key();
         key.security_token.as_ref().map(Secret::expose)
     }
 
     /// The accepted `X-Auth-Token`.
     pub fn token(&self) -> &str {
         self.shared.service.identity().token.expose()
+    }
+
+    /// What it serves (without the subtasks its faults deleted or inserted since).
+    pub fn scenario(&self) -> &Scenario {
+        self.shared.service.scenario()
     }
 
     /// Every request received so far, in arrival order.
@@ -121,6 +179,25 @@ impl Simulator {
             .clock
             .now()
             .saturating_duration_since(self.shared.started)
+    }
+
+    /// Serves until `cancel` is cancelled (from another thread, or a signal handler), then
+    /// stops as a drop does: the way for a command line tool to serve until interrupted.
+    ///
+    /// ```
+    /// use wks_waiter::simulator::{Scenario, Simulator};
+    /// use wks_waiter::Cancellation;
+    ///
+    /// let sim = Simulator::start(Scenario::desktops("job-1", 3))?;
+    /// let cancel = Cancellation::new();
+    /// cancel.cancel(); // A Ctrl-C handler would do this.
+    /// sim.serve_until(&cancel);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn serve_until(self, cancel: &Cancellation) {
+        while !cancel.is_cancelled() {
+            ThreadSleeper.sleep(Duration::from_secs(3600), cancel);
+        }
     }
 }
 
@@ -137,6 +214,7 @@ impl fmt::Debug for Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.shared.stop.cancel();
+        self.shared.freed.notify_all();
         // Wake the acceptor out of `accept()`; it then sees the stop flag.
         let _ = TcpStream::connect(self.addr);
         let Some(acceptor) = self.acceptor.take() else {
@@ -151,11 +229,26 @@ impl Drop for Simulator {
     }
 }
 
+/// Where the request log goes.
+enum LogTarget {
+    File(PathBuf),
+    Writer(Box<dyn Write + Send>),
+}
+
+impl fmt::Debug for LogTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Writer(_) => f.write_str("Writer(..)"),
+        }
+    }
+}
+
 /// Configures a [`Simulator`]; see [`Simulator::builder`].
 ///
 /// ```
 /// use std::sync::Arc;
-/// use wks_waiter::simulator::{Scenario, Simulator};
+/// use wks_waiter::simulator::{RateLimit, Scenario, Simulator};
 /// use wks_waiter::test_util::ManualClock;
 ///
 /// let clock = Arc::new(ManualClock::at_2026());
@@ -163,16 +256,21 @@ impl Drop for Simulator {
 ///     .clock(clock.clone())
 ///     .credentials("MYAK", "MYSK")
 ///     .security_token("MYTOKEN")
+///     .rate_limit(RateLimit::per_minute(200)?)
 ///     .start()?;
 /// assert_eq!(sim.security_token(), Some("MYTOKEN"));
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
+#[must_use]
 pub struct SimulatorBuilder {
     scenario: Scenario,
     faults: FaultPlan,
     clock: Arc<dyn Clock>,
     identity: Identity,
+    port: u16,
+    limits: Limits,
+    log: Option<LogTarget>,
 }
 
 impl SimulatorBuilder {
@@ -199,8 +297,25 @@ impl SimulatorBuilder {
     /// Defaults to `SIMULATORACCESSKEY01` and a fixed secret (see
     /// [`Simulator::secret_key`]).
     pub fn credentials(mut self, access_key: &str, secret_key: &str) -> Self {
-        self.identity.key.access_key = access_key.to_owned();
-        self.identity.key.secret_key = Secret::new(secret_key);
+        let key = self.identity.key_mut();
+        key.access_key = access_key.to_owned();
+        key.secret_key = Secret::new(secret_key);
+        self
+    }
+
+    /// Random credentials: an AK of 20 capitals and digits, an SK of 40 letters and digits,
+    /// and an IAM token, drawn from a generator the operating system seeds, so a simulator
+    /// served to other processes (`wks-wait simulate`) is not opened by a well-known key.
+    /// Read them back with [`Simulator::access_key`], [`Simulator::secret_key`] and
+    /// [`Simulator::token`].
+    ///
+    /// Defaults to fixed, documented credentials.
+    pub fn generated_credentials(mut self) -> Self {
+        let mut random = OsSeeded::new();
+        let key = self.identity.key_mut();
+        key.access_key = random.string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+        key.secret_key = Secret::new(random.string(40, ALPHANUMERIC));
+        self.identity.token = Secret::new(format!("MII{}", random.string(61, ALPHANUMERIC)));
         self
     }
 
@@ -209,7 +324,38 @@ impl SimulatorBuilder {
     ///
     /// Defaults to none (permanent credentials).
     pub fn security_token(mut self, token: &str) -> Self {
-        self.identity.key.security_token = Some(Secret::new(token));
+        self.identity.key_mut().security_token = Some(Secret::new(token));
+        self
+    }
+
+    /// Accepts another AK/SK pair besides the main one, with its own rate limit (`None`:
+    /// the [`rate_limit`](Self::rate_limit) of every caller), as when several users or
+    /// accounts share the project.
+    ///
+    /// Defaults to only the main pair.
+    pub fn extra_key(
+        mut self,
+        access_key: &str,
+        secret_key: &str,
+        rate_limit: Option<RateLimit>,
+    ) -> Self {
+        self.identity.keys.push((
+            AccessKey {
+                access_key: access_key.to_owned(),
+                secret_key: Secret::new(secret_key),
+                security_token: None,
+            },
+            rate_limit,
+        ));
+        self
+    }
+
+    /// Throttles every caller (each access key and the IAM token on its own window)
+    /// without a limit of its own; see [`RateLimit`].
+    ///
+    /// Defaults to no limit.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.identity.rate_limit = Some(limit);
         self
     }
 
@@ -237,21 +383,116 @@ impl SimulatorBuilder {
         self
     }
 
-    /// Binds `127.0.0.1` on a free port and starts serving.
+    /// The port to listen on, on `127.0.0.1` only; 0 picks a free one.
+    ///
+    /// Defaults to 0.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Connections served at once (one thread each); further clients wait, and idle
+    /// keep-alive connections are closed to make room for them.
+    ///
+    /// Defaults to [`DEFAULT_MAX_CONNECTIONS`] (128).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max;
+        self
+    }
+
+    /// How long a keep-alive connection may wait for its client's next request before the
+    /// server closes it (real time).
+    ///
+    /// Defaults to [`DEFAULT_IDLE_TIMEOUT`] (30 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send one whole request, from its first byte, and to
+    /// take its answer (real time). A client past it gets a 408 and is disconnected.
+    ///
+    /// Defaults to [`DEFAULT_REQUEST_TIMEOUT`] (30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.request_timeout = timeout;
+        self
+    }
+
+    /// Appends one JSON line per request to the file at `path` (created if missing):
+    /// `index`, `time` (RFC 3339, UTC), `elapsed_ms` (virtual), `method`, `path`, `query`
+    /// (as sent), `status`, `fault` ([`Fault::name`](super::Fault::name) or `null`),
+    /// `rate_limited`, `access_key`, `bytes`, `subtasks`, `request_id`.
+    ///
+    /// Defaults to no log file (the log in memory, [`Simulator::requests`], is always kept).
+    pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.log = Some(LogTarget::File(path.into()));
+        self
+    }
+
+    /// Like [`log_file`](Self::log_file), to any writer; each line is flushed as written.
+    ///
+    /// Defaults to none.
+    pub fn log_to(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.log = Some(LogTarget::Writer(Box::new(writer)));
+        self
+    }
+
+    /// Binds `127.0.0.1` on the port asked for and starts serving.
     ///
     /// # Errors
     ///
-    /// When the port cannot be bound or the server thread cannot be started.
+    /// `InvalidInput` for a zero connection bound or timeout, naming it; the error of
+    /// opening the log file, naming the file; when the port cannot be bound or the server
+    /// thread cannot be started.
     pub fn start(self) -> Result<Simulator, io::Error> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        if self.limits.max_connections == 0 {
+            return Err(invalid(
+                "max_connections `0`: must be at least 1".to_owned(),
+            ));
+        }
+        for (name, value) in [
+            ("idle_timeout", self.limits.idle_timeout),
+            ("request_timeout", self.limits.request_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(format!("{name} `{value:?}`: must be more than 0")));
+            }
+        }
+        let sink: Option<Box<dyn Write + Send>> = match self.log {
+            None => None,
+            Some(LogTarget::Writer(writer)) => Some(writer),
+            Some(LogTarget::File(path)) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|error| {
+                        io::Error::new(
+                            error.kind(),
+                            format!("cannot open the request log {}: {error}", path.display()),
+                        )
+                    })?;
+                Some(Box::new(file))
+            }
+        };
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port))?;
         let addr = listener.local_addr()?;
         let started = self.clock.now();
         let wall_zero = self.clock.system_time();
+        let mut service = Service::new(self.scenario, self.faults, self.identity, wall_zero);
+        if let Some(sink) = sink {
+            service.log_to(sink);
+        }
         let shared = Arc::new(Shared {
-            service: Service::new(self.scenario, self.faults, self.identity, wall_zero),
+            service,
             clock: self.clock,
             started,
             stop: Cancellation::new(),
+            limits: self.limits,
+            open: Mutex::new(0),
+            freed: Condvar::new(),
+            crowded: AtomicBool::new(false),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -265,6 +506,48 @@ impl SimulatorBuilder {
             acceptor: Some(acceptor),
         })
     }
+}
+
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Unpredictable values without a new dependency: std's `RandomState` keys SipHash with
+/// random keys the operating system provides, so hashing a counter with it yields values
+/// nobody can guess without those keys.
+struct OsSeeded {
+    keys: RandomState,
+    counter: u64,
+}
+
+impl OsSeeded {
+    fn new() -> Self {
+        Self {
+            keys: RandomState::new(),
+            counter: 0,
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.counter += 1;
+        self.keys.hash_one(self.counter)
+    }
+
+    /// `len` characters of `alphabet`, each drawn uniformly (rejection sampling).
+    fn string(&mut self, len: usize, alphabet: &[u8]) -> String {
+        let n = alphabet.len() as u64;
+        let zone = u64::MAX - u64::MAX % n;
+        (0..len)
+            .map(|_| loop {
+                let draw = self.next_u64();
+                if draw < zone {
+                    break char::from(alphabet[(draw % n) as usize]);
+                }
+            })
+            .collect()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Accepts connections until stopped, then closes and joins them. Returns the first panic
@@ -282,18 +565,24 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Option<Panic> {
             continue;
         };
         reap_finished(&mut connections, &mut panic);
+        if !wait_for_room(shared) {
+            break;
+        }
         let Ok(handle) = stream.try_clone() else {
+            release(shared);
             continue;
         };
-        let shared = Arc::clone(shared);
+        let thread_shared = Arc::clone(shared);
         let spawned = thread::Builder::new()
             .name("wks-simulator-connection".to_owned())
             .spawn(move || {
+                let _place = Place(&thread_shared);
                 // I/O errors here are clients going away mid-exchange: nothing to report.
-                let _ = serve(stream, &shared);
+                let _ = serve(stream, &thread_shared);
             });
-        if let Ok(thread) = spawned {
-            connections.push((handle, thread));
+        match spawned {
+            Ok(thread) => connections.push((handle, thread)),
+            Err(_) => release(shared),
         }
     }
     // Unblocks threads waiting for a client's next request or writing to a stalled one.
@@ -306,6 +595,40 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Option<Panic> {
         }
     }
     panic
+}
+
+/// Takes a place for a new connection, waiting (and asking idle connections to close)
+/// while every place is taken. `false` when the server stops meanwhile.
+fn wait_for_room(shared: &Shared) -> bool {
+    let mut open = lock(&shared.open);
+    while *open >= shared.limits.max_connections {
+        if shared.stop.is_cancelled() {
+            return false;
+        }
+        shared.crowded.store(true, Ordering::SeqCst);
+        open = shared
+            .freed
+            .wait_timeout(open, IDLE_POLL)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    shared.crowded.store(false, Ordering::SeqCst);
+    *open += 1;
+    true
+}
+
+fn release(shared: &Shared) {
+    *lock(&shared.open) -= 1;
+    shared.freed.notify_all();
+}
+
+/// A connection's place, given back when its thread ends, however it ends.
+struct Place<'a>(&'a Shared);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        release(self.0);
+    }
 }
 
 /// Joins the connection threads that are done, so a long run holds no handle per request.
@@ -331,22 +654,109 @@ impl Drop for Connection {
     }
 }
 
+/// A socket whose reads fail with `TimedOut` once `deadline` (real time) has passed.
+struct Deadlined {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(SystemClock.now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                self.stream.set_read_timeout(Some(left))?;
+            }
+            None => self.stream.set_read_timeout(None)?,
+        }
+        self.stream.read(buf)
+    }
+}
+
+/// Whether `error` is a read timing out (`WouldBlock` on Unix, `TimedOut` on Windows).
+fn timed_out(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Waits for the first byte of the client's next request. `false` when the connection is
+/// to close instead: the client closed it, it stayed idle too long, the server stops, or a
+/// new client needs its place. Only a connection that has served a request and then sat
+/// idle for a whole poll gives its place up: a new connection's request is on its way, and
+/// closing a connection as its client reuses it would fail that client's request.
+fn await_request(
+    reader: &mut BufReader<Deadlined>,
+    shared: &Shared,
+    served: u64,
+) -> io::Result<bool> {
+    let idle_until = SystemClock.now() + shared.limits.idle_timeout;
+    loop {
+        if shared.stop.is_cancelled() {
+            return Ok(false);
+        }
+        let now = SystemClock.now();
+        if now >= idle_until {
+            return Ok(false);
+        }
+        reader.get_mut().deadline = Some(now + IDLE_POLL.min(idle_until - now));
+        match reader.fill_buf() {
+            Ok(buffered) => return Ok(!buffered.is_empty()),
+            Err(error) if timed_out(&error) => {
+                if served > 0 && shared.crowded.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Serves the requests of one connection until the client closes it or a reply ends it.
 fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let connection = Connection(stream);
     // Replies are written in one piece; Nagle's algorithm would only add latency.
     connection.0.set_nodelay(true)?;
-    let mut reader = BufReader::new(connection.0.try_clone()?);
+    // A client that does not read its answer must not hold a thread forever.
+    connection
+        .0
+        .set_write_timeout(Some(shared.limits.request_timeout))?;
+    let mut reader = BufReader::new(Deadlined {
+        stream: connection.0.try_clone()?,
+        deadline: None,
+    });
     let mut writer = &connection.0;
-    loop {
+    for served in 0.. {
+        if !await_request(&mut reader, shared, served)? {
+            return Ok(());
+        }
+        reader.get_mut().deadline = Some(SystemClock.now() + shared.limits.request_timeout);
         let request = match read_request(&mut reader) {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
             Err(error) if error.kind() == io::ErrorKind::InvalidData => {
-                return write_malformed(&mut writer, &error.to_string());
+                return write_unlogged(
+                    &mut writer,
+                    400,
+                    "Malformed HTTP request",
+                    &error.to_string(),
+                );
+            }
+            Err(error) if timed_out(&error) => {
+                let detail = format!(
+                    "the request was not received within {:?}",
+                    shared.limits.request_timeout
+                );
+                return write_unlogged(&mut writer, 408, "Request timeout", &detail);
             }
             Err(error) => return Err(error),
         };
+        reader.get_mut().deadline = None;
         if shared.stop.is_cancelled() {
             return Ok(());
         }
@@ -381,6 +791,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             return Ok(());
         }
     }
+    Ok(())
 }
 
 /// One parsed request.
@@ -525,19 +936,30 @@ fn write_reply(writer: &mut impl Write, reply: &Reply, request: &HttpRequest) ->
     writer.flush()
 }
 
-/// A 400 for a request that could not be parsed, outside the request log (there is no
-/// request to log). The connection is closed after it.
-fn write_malformed(writer: &mut impl Write, reason: &str) -> io::Result<()> {
+/// An error for a request that could not be read (malformed, or too slow), outside the
+/// request log (there is no request to log). The connection is closed after it.
+fn write_unlogged(
+    writer: &mut impl Write,
+    status: u16,
+    message: &str,
+    detail: &str,
+) -> io::Result<()> {
+    let code = if status == 408 {
+        "WKS.0408"
+    } else {
+        "WKS.0001"
+    };
     let body = serde_json::json!({
-        "error_code": "WKS.0001",
-        "error_msg": "Malformed HTTP request",
-        "error_detail": reason,
+        "error_code": code,
+        "error_msg": message,
+        "error_detail": detail,
         "request_id": "sim-unparsed",
     })
     .to_string();
     let response = format!(
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nX-Request-Id: sim-unparsed\r\n\
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nX-Request-Id: sim-unparsed\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        reason_phrase(status),
         body.len()
     );
     writer.write_all(response.as_bytes())?;
@@ -552,6 +974,7 @@ fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",

@@ -1,11 +1,12 @@
 //! The simulated service in-process, in virtual time: no sockets, no real waiting.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::faults::FaultPlan;
+use super::ratelimit::RateLimit;
 use super::scenario::Scenario;
 use super::service::{Delivery, Identity, Reply, Request, RequestRecord, Service};
 use crate::error::{Error, TransportKind};
@@ -69,6 +70,38 @@ impl VirtualSource {
     pub fn with_faults(mut self, plan: FaultPlan) -> Self {
         self.service.faults = plan;
         self
+    }
+
+    /// Throttles this source's requests (made with the IAM token) as
+    /// [`SimulatorBuilder::rate_limit`](super::SimulatorBuilder::rate_limit) does, in the
+    /// clock's virtual time.
+    ///
+    /// Defaults to no limit.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.service.identity_mut().rate_limit = Some(limit);
+        self
+    }
+
+    /// Appends one JSON line per request to `writer`, as
+    /// [`SimulatorBuilder::log_to`](super::SimulatorBuilder::log_to) does.
+    ///
+    /// Defaults to none.
+    pub fn with_request_log(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.service.log_to(Box::new(writer));
+        self
+    }
+
+    /// The project it serves (and that requests go to).
+    ///
+    /// Defaults to [`DEFAULT_PROJECT_ID`](super::DEFAULT_PROJECT_ID).
+    pub fn with_project_id(mut self, project_id: &str) -> Self {
+        self.service.identity_mut().project_id = project_id.to_owned();
+        self
+    }
+
+    /// What it serves (without the subtasks its faults deleted or inserted since).
+    pub fn scenario(&self) -> &Scenario {
+        self.service.scenario()
     }
 
     /// Every request so far, in order.

@@ -4,7 +4,8 @@
 //! Each file under `tests/` is its own crate and uses only some of these.
 #![allow(dead_code)] // Each test crate uses a different subset.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::thread;
@@ -208,4 +209,84 @@ pub fn rerun_as_child(name: &str) -> Command {
         "--test-threads=1",
     ]);
     command
+
+/// A response read off the wire by [`raw_exchange`].
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header lines, names as sent.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Sends `request` (a whole HTTP/1.1 request, written by hand) to `url`'s host and reads
+/// one response, which must close the connection or carry a `Content-Length`.
+pub fn raw_exchange(url: &str, request: &str) -> RawResponse {
+    let host = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream.set_read_timeout(Some(CHILD_WATCHDOG)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    read_response(&mut stream)
+}
+
+/// Reads one response off `stream`: head, then `Content-Length` bytes of body.
+pub fn read_response(stream: &mut TcpStream) -> RawResponse {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).unwrap();
+        assert!(
+            n == 1,
+            "the connection closed mid-head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).unwrap();
+    RawResponse {
+        status,
+        headers,
+        body: String::from_utf8(body).unwrap(),
+    }
+}
+
+/// A GET of `path_and_query` written by hand, authenticated with the simulator's IAM
+/// token, closing the connection after the answer.
+#[cfg(feature = "simulator")]
+pub fn raw_get(sim: &Simulator, path_and_query: &str) -> RawResponse {
+    let request = format!(
+        "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         X-Auth-Token: {}\r\nConnection: close\r\n\r\n",
+        sim.url().trim_start_matches("http://"),
+        sim.token()
+    );
+    raw_exchange(&sim.url(), &request)
 }
