@@ -120,14 +120,15 @@ pub enum AcquireError {
 /// the process only.
 ///
 /// Times in the state file are wall-clock times read from the budget's
-/// [`Clock`](crate::time::Clock). If the system clock jumps back, requests then appear to
+/// [`Clock`]. If the system clock jumps back, requests then appear to
 /// have been made "now" and count for one more window, never longer.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use wks_waiter::test_util::ManualClock;
-/// use wks_waiter::{Priority, RateBudget};
+/// use wks_waiter::budget::Priority;
+/// use wks_waiter::RateBudget;
 ///
 /// let clock = Arc::new(ManualClock::at_2026());
 /// let budget = RateBudget::builder()

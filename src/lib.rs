@@ -34,7 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod budget;
+pub mod budget;
 mod client;
 mod credentials;
 mod error;
@@ -50,7 +50,7 @@ pub mod source;
 pub mod time;
 mod waiter;
 
-pub use budget::{AcquireError, Priority, RateBudget, RateBudgetBuilder};
+pub use budget::RateBudget;
 pub use client::{Client, ClientBuilder};
 pub use credentials::Credentials;
 pub use error::{ApiError, Error, TransportKind};

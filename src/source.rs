@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::budget::RateBudget;
 use crate::error::{excerpt, ApiError, Error};
 use crate::model::{JobDetails, Subtask, SubtaskPage};
 use crate::query::{SubtaskQuery, MAX_OFFSET};
@@ -69,6 +70,14 @@ pub trait JobsApi {
     /// [`Error::Api`] with status 404.
     fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error>;
 
+    /// The request budget this API's requests count against, if any: a
+    /// [`Waiter`](crate::Waiter) over it asks the budget before each request.
+    ///
+    /// Defaults to none.
+    fn rate_budget(&self) -> Option<&RateBudget> {
+        None
+    }
+
     /// Fetches one page of `query`, in one attempt, taking at most `timeout` when given.
     ///
     /// # Errors
@@ -84,6 +93,10 @@ pub trait JobsApi {
 impl<S: JobsApi + ?Sized> JobsApi for &S {
     fn project_id(&self) -> &str {
         (**self).project_id()
+    }
+
+    fn rate_budget(&self) -> Option<&RateBudget> {
+        (**self).rate_budget()
     }
 
     fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
@@ -102,6 +115,10 @@ impl<S: JobsApi + ?Sized> JobsApi for &S {
 impl<S: JobsApi + ?Sized> JobsApi for std::sync::Arc<S> {
     fn project_id(&self) -> &str {
         (**self).project_id()
+    }
+
+    fn rate_budget(&self) -> Option<&RateBudget> {
+        (**self).rate_budget()
     }
 
     fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {

@@ -12,9 +12,10 @@ use std::thread;
 use std::time::Duration;
 
 use support::{finish, hours, mins, rerun_as_child, secs, spawn, TempDir, CHILD_WATCHDOG};
+use wks_waiter::budget::{AcquireError, Priority};
 use wks_waiter::test_util::{virtual_time, ManualClock};
 use wks_waiter::time::Cancellation;
-use wks_waiter::{AcquireError, Priority, RateBudget};
+use wks_waiter::RateBudget;
 
 /// The access key the processes of these tests share a budget under.
 const KEY: &str = "AKIDCROSSPROCESSTEST";

@@ -6,6 +6,7 @@ use std::hash::{Hash, Hasher};
 
 use super::store::{Kind, Transition};
 use super::{End, JobRun, Run, Stop};
+use crate::budget::Priority;
 use crate::model::SubtaskStatus;
 use crate::query::{SubtaskQuery, MAX_OFFSET};
 use crate::source::{FetchedPage, JobsApi};
@@ -17,16 +18,6 @@ pub(crate) const FILTER: [SubtaskStatus; 3] = [
     SubtaskStatus::Running,
     SubtaskStatus::Failed,
 ];
-
-/// How much a request matters when the request budget runs short: routine polls wait
-/// first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Priority {
-    /// A poll on the schedule.
-    Routine,
-    /// The rest of a listing under way, or a confirmation that may end a wait.
-    Important,
-}
 
 /// Remembers what project-wide listings cost.
 #[derive(Debug, Default)]
@@ -70,6 +61,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
         &mut self,
         index: usize,
         kind: Kind,
+        priority: Priority,
     ) -> Result<ListingRead, Stop> {
         let mut query = SubtaskQuery::builder()
             .job_id(self.jobs[index].id.as_str())
@@ -80,7 +72,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
             }
         }
         let query = query.build().map_err(Stop::Failed)?;
-        match self.read_listing(&query, kind, Targets::One(index)) {
+        match self.read_listing(&query, kind, Targets::One(index), priority) {
             Err(Stop::Failed(error)) if matches!(error.status(), Some(400 | 404)) => {
                 self.finish_job(index, End::Failed(error));
                 Ok(ListingRead::default())
@@ -107,7 +99,12 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 )
                 .build()
                 .map_err(Stop::Failed)?;
-            let read = self.read_listing(&query, Kind::Filtered, Targets::Many(targets))?;
+            let read = self.read_listing(
+                &query,
+                Kind::Filtered,
+                Targets::Many(targets),
+                Priority::Routine,
+            )?;
             if read.consistent {
                 per_job.clear();
             } else {
@@ -118,7 +115,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
         }
         for &index in &per_job {
             if self.jobs[index].is_active() {
-                self.read_job_listing(index, Kind::Filtered)?;
+                self.read_job_listing(index, Kind::Filtered, Priority::Routine)?;
             }
         }
         Ok(indices
@@ -157,6 +154,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
         query: &SubtaskQuery,
         kind: Kind,
         targets: Targets,
+        priority: Priority,
     ) -> Result<ListingRead, Stop> {
         let indices: Vec<usize> = match &targets {
             Targets::One(index) => vec![*index],
@@ -183,7 +181,13 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 Targets::One(index) if kind == Kind::Full && offset == 0 => Some(*index),
                 _ => None,
             };
-            let fetched = self.fetch_listing_page(&page_query, pages > 0, glitch_job)?;
+            // Once a listing is under way, its pages go stale while the next one waits.
+            let priority = if pages > 0 {
+                Priority::Important
+            } else {
+                priority
+            };
+            let fetched = self.fetch_listing_page(&page_query, priority, glitch_job)?;
             pages += 1;
             let page = fetched.page;
             let received = page.jobs.len();
@@ -341,7 +345,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
     fn fetch_listing_page(
         &mut self,
         query: &SubtaskQuery,
-        continuing: bool,
+        priority: Priority,
         glitch_job: Option<usize>,
     ) -> Result<FetchedPage, Stop> {
         let api = &self.waiter.api;
@@ -351,11 +355,6 @@ impl<A: JobsApi> Run<'_, '_, A> {
             let unfinished = standing.pending + standing.missing + standing.left_filter;
             (!job.empty_accepted && unfinished > 0).then(|| (job.id.clone(), standing.known))
         });
-        let priority = if continuing {
-            Priority::Important
-        } else {
-            Priority::Routine
-        };
         let fetched = self.call(
             priority,
             |timeout| api.fetch_page(query, timeout),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use rules::Limit;
 
+use crate::budget::{Priority, RateBudget};
 use crate::error::Error;
 use crate::events::{Event, EventKind};
 use crate::model::JobStatus;
@@ -23,7 +24,7 @@ use crate::source::{FetchedJob, JobsApi};
 use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
 use rules::Rules;
 use store::{Kind, Store, Transition};
-use timing::{outlook, predicted_delay, OVERDUE_FIRST};
+use timing::OVERDUE_FIRST;
 
 /// Default deadline of a wait.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60 * 60);
@@ -55,8 +56,6 @@ const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// Pages of a listing begun before the deadline may still be requested this long after it.
 const PAGE_GRACE: Duration = Duration::from_millis(500);
-/// How far back progress readings count for the pace of a job.
-const RATE_WINDOW: Duration = Duration::from_secs(180);
 /// While a job's listing stays empty, its details are read again after this, doubling.
 const DETAILS_FIRST_REREAD: Duration = Duration::from_secs(60);
 /// Projects whose status-filtered listing is re-measured after this many polls of per-job
@@ -372,6 +371,7 @@ struct Config {
     request_timeout: Duration,
     first_subtask_within: Duration,
     seed: Option<u64>,
+    budget: Option<RateBudget>,
 }
 
 /// Why a request, a listing or a poll stopped the wait.
@@ -832,8 +832,12 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let (filtered, full): (Vec<usize>, Vec<usize>) =
             active.iter().partition(|&&i| self.wants_filtered(i));
         let confirm_needed = self.read_filtered(&filtered)?;
-        for index in full.into_iter().chain(confirm_needed) {
-            self.read_full_and_decide(index)?;
+        for index in full {
+            self.read_full_and_decide(index, Priority::Routine)?;
+        }
+        // A confirmation may end a wait: it outranks routine polls when the budget is short.
+        for index in confirm_needed {
+            self.read_full_and_decide(index, Priority::Important)?;
         }
         self.check_empty_jobs()?;
         self.apply_rules();
@@ -861,8 +865,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     }
 
     /// Job `index` was read by a full listing: decide whether it is finished.
-    fn read_full_and_decide(&mut self, index: usize) -> Result<(), Stop> {
-        let read = self.read_job_listing(index, Kind::Full)?;
+    fn read_full_and_decide(&mut self, index: usize, priority: Priority) -> Result<(), Stop> {
+        let read = self.read_job_listing(index, Kind::Full, priority)?;
         let job = &mut self.jobs[index];
         job.saw_full = true;
         let standing = job.store.standing();
@@ -984,7 +988,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let api = &self.waiter.api;
         let job_id = self.jobs[index].id.clone();
         let result = self.call(
-            listing::Priority::Routine,
+            Priority::Important,
             |timeout| api.fetch_job(&job_id, timeout),
             |fetched: &FetchedJob| fetched.bytes,
             |_| None,
@@ -1055,62 +1059,35 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     /// The sleep before the next poll: the soonest any active job needs.
     fn next_delay(&mut self, now: Instant) -> Duration {
         let config = self.config;
-        let listening = self.listening();
-        let longest = if listening {
-            config.poll.max_interval
-        } else {
-            config.max_predicted_interval
+        let policy = timing::Policy {
+            max_interval: config.poll.max_interval,
+            max_predicted_interval: config.max_predicted_interval,
+            predictive: config.predictive,
+            listening: self.listening(),
         };
-        let mut delay: Option<Duration> = None;
-        let mut needs_backoff = false;
-        for job in self.jobs.iter_mut().filter(|j| j.is_active()) {
-            let candidate = if let Some(soon) = job.recheck {
-                Some(soon)
+        let appear_by = self.start + config.first_subtask_within;
+        let needs = self.jobs.iter_mut().filter(|j| j.is_active()).map(|job| {
+            if let Some(soon) = job.recheck {
+                timing::Need::Soon(soon)
             } else if job.store.standing().known == 0 {
-                // Not visible yet: the plain backoff, but poll when its time is up.
-                needs_backoff = true;
-                let limit = self.start + config.first_subtask_within;
-                (now < limit).then(|| limit - now)
-            } else {
-                match config
-                    .predictive
-                    .then(|| outlook(&job.store, now, RATE_WINDOW))
-                    .flatten()
-                {
-                    Some(outlook) => Some(predicted_delay(
-                        outlook,
-                        now,
-                        &mut job.overdue,
-                        longest,
-                        config.poll.max_interval,
-                    )),
-                    None => {
-                        needs_backoff = true;
-                        None
-                    }
+                timing::Need::Visible {
+                    by: appear_by.saturating_duration_since(now),
                 }
-            };
-            if let Some(candidate) = candidate {
-                delay = Some(delay.map_or(candidate, |d| d.min(candidate)));
+            } else {
+                timing::Need::Progress {
+                    store: &job.store,
+                    overdue: &mut job.overdue,
+                }
             }
-        }
-        if needs_backoff {
-            let backoff = self.poll_schedule.next_delay();
-            delay = Some(delay.map_or(backoff, |d| d.min(backoff)));
-        }
-        let delay = delay.unwrap_or(config.poll.max_interval);
-        if listening {
-            delay.min(config.poll.max_interval)
-        } else {
-            delay
-        }
+        });
+        timing::next_delay(now, needs, &mut self.poll_schedule, &policy)
     }
 
     /// Calls the API once, retrying retryable errors (and answers `glitch` rejects) on
     /// their own schedules, so a failure on page 3 does not re-read pages 1 and 2.
     fn call<T>(
         &mut self,
-        _priority: listing::Priority,
+        priority: Priority,
         mut send: impl FnMut(Option<Duration>) -> Result<T, Error>,
         bytes_of: impl Fn(&T) -> usize,
         glitch: impl Fn(&T) -> Option<String>,
@@ -1124,6 +1101,20 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             let now = self.now();
             if now > self.deadline + PAGE_GRACE {
                 return Err(Stop::Deadline(None));
+            }
+            if let Some(budget) = config.budget.clone() {
+                if let Err(wait) = budget.try_acquire(priority) {
+                    if now.checked_add(wait).is_none_or(|at| at > self.deadline) {
+                        return Err(Stop::Deadline(None));
+                    }
+                    log::debug!(
+                        "the request budget holds the next request back {}",
+                        human(wait)
+                    );
+                    self.emit(EventKind::BudgetWait { delay: wait });
+                    config.sleeper.sleep(wait, &config.cancel);
+                    continue;
+                }
             }
             let left = self.deadline.saturating_duration_since(now);
             let timeout = left.max(MIN_REQUEST_TIMEOUT).min(config.request_timeout);
@@ -1153,6 +1144,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 other => other,
             };
             let throttled = error.as_ref().is_some_and(Error::is_throttled);
+            if let (true, Some(budget)) = (throttled, &config.budget) {
+                budget.on_throttled(error.as_ref().and_then(Error::retry_after));
+            }
             let delay = if throttled {
                 let asked = error
                     .as_ref()
@@ -1343,6 +1337,7 @@ impl<A: JobsApi> WaiterBuilder<A> {
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 first_subtask_within: DEFAULT_FIRST_SUBTASK_WITHIN,
                 seed: None,
+                budget: None,
             },
         }
     }
@@ -1514,6 +1509,17 @@ impl<A: JobsApi> WaiterBuilder<A> {
         self
     }
 
+    /// A request budget to stay within, shared with every clone (and across processes when
+    /// the budget says so): the waiter asks it before every request, sleeps while it says
+    /// wait, and tells it of every 429. Routine polls wait first; the next page of a
+    /// listing under way and the confirmation of a finished job go before them.
+    ///
+    /// Defaults to the API's own budget ([`JobsApi::rate_budget`]), if it has one, else none.
+    pub fn rate_budget(mut self, budget: RateBudget) -> Self {
+        self.config.budget = Some(budget);
+        self
+    }
+
     /// Fixes the jitter seed, for schedules that are the same on every run and every
     /// toolchain.
     ///
@@ -1569,9 +1575,13 @@ impl<A: JobsApi> WaiterBuilder<A> {
                 &format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
+        let mut config = self.config;
+        if config.budget.is_none() {
+            config.budget = self.api.rate_budget().cloned();
+        }
         Ok(Waiter {
             api: self.api,
-            config: self.config,
+            config,
         })
     }
 }

@@ -39,6 +39,95 @@ const MIN_PREDICTED: Duration = Duration::from_secs(1);
 const MIN_OVERDUE: Duration = Duration::from_secs(2);
 /// Once well past a predicted end: 4 s, doubling, up to `max_interval`.
 pub(crate) const OVERDUE_FIRST: Duration = Duration::from_secs(4);
+/// How far back progress readings count for the pace of a job.
+const RATE_WINDOW: Duration = Duration::from_secs(180);
+
+/// The settings the timing follows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    /// The poll schedule's cap: the longest sleep once a predicted end has passed, and
+    /// while someone listens.
+    pub max_interval: Duration,
+    /// The longest sleep toward a distant predicted end, when nobody listens.
+    pub max_predicted_interval: Duration,
+    /// Whether to predict at all.
+    pub predictive: bool,
+    /// An observer or an outcome rule wants news within `max_interval`.
+    pub listening: bool,
+}
+
+/// What one active job needs of the next poll.
+pub(crate) enum Need<'a> {
+    /// A poll within this long: an absence awaits its second look, or an untrusted listing
+    /// its re-read.
+    Soon(Duration),
+    /// No subtask listed yet: the plain backoff, and a poll when the time for the first
+    /// subtask (`by` from now) is up.
+    Visible { by: Duration },
+    /// Subtasks are listed: follow their progress.
+    Progress {
+        store: &'a Store,
+        overdue: &'a mut Schedule,
+    },
+}
+
+/// The sleep before the next poll: the soonest any job needs. Jobs without a basis for a
+/// prediction follow `backoff` (advanced once per poll at most).
+pub(crate) fn next_delay<'a>(
+    now: Instant,
+    needs: impl Iterator<Item = Need<'a>>,
+    backoff: &mut Schedule,
+    policy: &Policy,
+) -> Duration {
+    let longest = if policy.listening {
+        policy.max_interval
+    } else {
+        policy.max_predicted_interval
+    };
+    let mut delay: Option<Duration> = None;
+    let mut needs_backoff = false;
+    for need in needs {
+        let candidate = match need {
+            Need::Soon(soon) => Some(soon),
+            Need::Visible { by } => {
+                needs_backoff = true;
+                (!by.is_zero()).then_some(by)
+            }
+            Need::Progress { store, overdue } => {
+                match policy
+                    .predictive
+                    .then(|| outlook(store, now, RATE_WINDOW))
+                    .flatten()
+                {
+                    Some(outlook) => Some(predicted_delay(
+                        outlook,
+                        now,
+                        overdue,
+                        longest,
+                        policy.max_interval,
+                    )),
+                    None => {
+                        needs_backoff = true;
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(candidate) = candidate {
+            delay = Some(delay.map_or(candidate, |d| d.min(candidate)));
+        }
+    }
+    if needs_backoff {
+        let backoff = backoff.next_delay();
+        delay = Some(delay.map_or(backoff, |d| d.min(backoff)));
+    }
+    let delay = delay.unwrap_or(policy.max_interval);
+    if policy.listening {
+        delay.min(policy.max_interval)
+    } else {
+        delay
+    }
+}
 
 /// When a job can end, as far as its subtasks' progress tells.
 #[derive(Debug, Clone, Copy, PartialEq)]

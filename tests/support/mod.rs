@@ -209,6 +209,7 @@ pub fn rerun_as_child(name: &str) -> Command {
         "--test-threads=1",
     ]);
     command
+}
 
 /// A response read off the wire by [`raw_exchange`].
 #[derive(Debug, Clone)]
