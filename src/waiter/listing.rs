@@ -2,12 +2,11 @@
 //! a listing per job and one project-wide listing for many jobs.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
-use super::store::{Kind, Transition};
+use super::store::{id_hash, identity, Kind};
 use super::{End, JobRun, Run, Stop};
 use crate::budget::Priority;
-use crate::model::SubtaskStatus;
+use crate::model::{Subtask, SubtaskStatus};
 use crate::query::{SubtaskQuery, MAX_OFFSET};
 use crate::source::{FetchedPage, JobsApi};
 
@@ -46,12 +45,33 @@ enum Targets {
     Many(HashMap<String, usize>),
 }
 
-/// A page's subtask IDs, hashed: enough to count distinct subtasks and to spot a page
-/// that repeats the one before, without copying the IDs.
-fn id_hash(id: &str) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut hasher);
-    hasher.finish()
+/// Checks the subtasks a job's details hold inline as one full listing: each with a
+/// usable, distinct ID, as many as `sub_jobs_total` says.
+pub(super) fn inline_listing(subtasks: &[Subtask], total: Option<u64>) -> ListingRead {
+    let mut seen: HashMap<u64, u64> = HashMap::new();
+    let mut problem = None;
+    for subtask in subtasks {
+        let Some(id) = subtask.id.as_deref().filter(|id| !id.is_empty()) else {
+            problem = Some("a subtask has no id".to_owned());
+            break;
+        };
+        let print = identity(subtask);
+        if *seen.entry(id_hash(id)).or_insert(print) != print {
+            problem = Some("two different desktops under one subtask ID".to_owned());
+            break;
+        }
+    }
+    let count = seen.len() as u64;
+    if problem.is_none() && (total != Some(count) || count == 0) {
+        problem = Some(format!(
+            "{count} distinct subtasks inline where sub_jobs_total said {}",
+            total.map_or("nothing".to_owned(), |t| t.to_string())
+        ));
+    }
+    ListingRead {
+        consistent: problem.is_none(),
+        reason: problem.unwrap_or_default(),
+    }
 }
 
 impl<A: JobsApi> Run<'_, '_, A> {
@@ -81,13 +101,20 @@ impl<A: JobsApi> Run<'_, '_, A> {
         }
     }
 
-    /// Reads filtered listings for the jobs `indices` — one project-wide listing when that
-    /// reads fewer pages — and returns the jobs whose filtered listing shows nothing
-    /// unfinished, which a full listing must now confirm.
-    pub(super) fn read_filtered(&mut self, indices: &[usize]) -> Result<Vec<usize>, Stop> {
-        let mut per_job: Vec<usize> = indices.to_vec();
-        if indices.len() >= 2 && self.project_wide_is_cheaper(indices) {
-            let targets = indices
+    /// Reads one project-wide filtered listing for the jobs `project` (falling back to a
+    /// listing per job when it cannot serve) and a filtered listing of their own for the
+    /// jobs `own`, and returns the jobs whose filtered listing shows nothing unfinished,
+    /// which a full listing must now confirm.
+    pub(super) fn read_filtered(
+        &mut self,
+        project: &[usize],
+        own: &[usize],
+    ) -> Result<Vec<usize>, Stop> {
+        let mut per_job: Vec<usize> = own.to_vec();
+        if project.is_empty() {
+            self.listing.since_measured = self.listing.since_measured.saturating_add(1);
+        } else {
+            let targets = project
                 .iter()
                 .map(|&i| (self.jobs[i].id.clone(), i))
                 .collect();
@@ -105,45 +132,40 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 Targets::Many(targets),
                 Priority::Routine,
             )?;
-            if read.consistent {
-                per_job.clear();
-            } else {
+            if !read.consistent {
                 log::debug!("project-wide listing not used: {}", read.reason);
+                per_job.extend_from_slice(project);
             }
-        } else {
-            self.listing.since_measured = self.listing.since_measured.saturating_add(1);
         }
         for &index in &per_job {
             if self.jobs[index].is_active() {
                 self.read_job_listing(index, Kind::Filtered, Priority::Routine)?;
             }
         }
-        Ok(indices
+        Ok(project
             .iter()
+            .chain(own)
             .copied()
             .filter(|&i| {
                 let job = &self.jobs[i];
-                job.is_active() && job.store.standing().pending == 0
+                let standing = job.store.standing();
+                job.is_active() && standing.known > 0 && standing.pending == 0
             })
             .collect())
     }
 
-    /// Whether one project-wide filtered listing should read fewer pages than a filtered
-    /// listing per job; unmeasured (or measured long ago), it is worth one page to find
-    /// out.
-    fn project_wide_is_cheaper(&self, indices: &[usize]) -> bool {
+    /// Whether one project-wide filtered listing should read fewer pages than listing the
+    /// jobs `indices` one by one; unmeasured (or measured long ago), it is worth one page
+    /// to find out.
+    pub(super) fn project_wide_is_cheaper(&self, indices: &[usize]) -> bool {
         if self.listing.unusable {
             return false;
         }
-        let pages = |n: u64| n.div_ceil(self.page_size.max(1) as u64).max(1);
-        let per_job: u64 = indices
-            .iter()
-            .map(|&i| pages(self.jobs[i].store.filtered_size() as u64))
-            .sum();
+        let own: usize = indices.iter().map(|&i| self.own_pages(i)).sum();
         match self.listing.project_total {
             None => true,
             Some(_) if self.listing.since_measured >= super::REPROBE_POLLS => true,
-            Some(total) => pages(total) < per_job,
+            Some(total) => self.pages(usize::try_from(total).unwrap_or(usize::MAX)) < own,
         }
     }
 
@@ -166,7 +188,9 @@ impl<A: JobsApi> Run<'_, '_, A> {
         let mut problem: Option<String> = None;
         let mut total: Option<u64> = None;
         let mut max_total = 0u64;
-        let mut distinct: HashSet<u64> = HashSet::new();
+        // Each ID's desktop as first listed; IDs a later row gives to another desktop.
+        let mut distinct: HashMap<u64, u64> = HashMap::new();
+        let mut conflicts: HashSet<u64> = HashSet::new();
         let mut entries = 0u64;
         let mut largest = 0usize;
         let mut short_page_at: Option<u64> = None;
@@ -223,14 +247,20 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 break;
             }
             let now = self.now();
-            let mut transitions: Vec<(usize, Transition)> = Vec::new();
             for subtask in page.jobs {
                 if subtask.id.as_deref().is_none_or(str::is_empty) {
                     problem
                         .get_or_insert_with(|| format!("a subtask at offset {offset} has no id"));
                     continue;
                 }
-                distinct.insert(id_hash(subtask.id.as_deref().unwrap_or_default()));
+                let hash = id_hash(subtask.id.as_deref().unwrap_or_default());
+                let print = identity(&subtask);
+                if *distinct.entry(hash).or_insert(print) != print {
+                    conflicts.insert(hash);
+                    problem.get_or_insert_with(|| {
+                        "two different desktops listed under one subtask ID".to_owned()
+                    });
+                }
                 let target = match (&targets, subtask.job_id.as_deref()) {
                     (Targets::One(index), None) => Some(*index),
                     (Targets::One(index), Some(job_id)) if job_id == self.jobs[*index].id => {
@@ -260,12 +290,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
                     problem
                         .get_or_insert_with(|| "the service ignored the status filter".to_owned());
                 }
-                if let Some(transition) = self.jobs[index].store.observe(subtask, now) {
-                    transitions.push((index, transition));
-                }
-            }
-            for (index, transition) in transitions {
-                self.report(index, vec![transition]);
+                self.jobs[index].store.stage(subtask, now);
             }
             entries += received as u64;
             largest = largest.max(received);
@@ -330,8 +355,10 @@ impl<A: JobsApi> Run<'_, '_, A> {
         let now = self.now();
         let min_gap = self.config.poll.initial_interval;
         for &index in &indices {
-            let vanished = self.jobs[index].store.finish(consistent, now, min_gap);
-            self.report(index, vanished);
+            let transitions = self.jobs[index]
+                .store
+                .finish(consistent, now, min_gap, &conflicts);
+            self.report(index, transitions);
         }
         Ok(ListingRead {
             consistent,
@@ -349,11 +376,13 @@ impl<A: JobsApi> Run<'_, '_, A> {
         glitch_job: Option<usize>,
     ) -> Result<FetchedPage, Stop> {
         let api = &self.waiter.api;
+        // Only finished subtasks may be deleted, and a job whose every subtask was deleted
+        // is far rarer than a glitch: an empty listing of a job whose subtasks were listed
+        // is retried, whatever their state.
         let suspicious = glitch_job.and_then(|index| {
             let job: &JobRun = &self.jobs[index];
-            let standing = job.store.standing();
-            let unfinished = standing.pending + standing.missing + standing.left_filter;
-            (!job.empty_accepted && unfinished > 0).then(|| (job.id.clone(), standing.known))
+            let known = job.store.standing().known;
+            (!job.empty_accepted && known > 0).then(|| (job.id.clone(), known))
         });
         let fetched = self.call(
             priority,

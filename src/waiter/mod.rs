@@ -14,7 +14,7 @@ pub use rules::Limit;
 use crate::budget::{Priority, RateBudget};
 use crate::error::Error;
 use crate::events::{Event, EventKind};
-use crate::model::JobStatus;
+use crate::model::{JobDetails, JobStatus};
 use crate::outcome::{
     Counts, DesktopFailure, ErrorInfo, JobOutcome, JobResult, JobSummary, WaitOutcome,
 };
@@ -547,6 +547,8 @@ struct JobRun {
     summary: Option<JobSummary>,
     details: Details,
     details_read_at: Option<Instant>,
+    /// Subtasks known when the details were last read.
+    known_at_details: usize,
     end: Option<End>,
     ended_at: Option<Instant>,
     /// A full listing of this job was read (so its size is known).
@@ -632,6 +634,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 summary: None,
                 details: Details::Unread,
                 details_read_at: None,
+                known_at_details: 0,
                 end: None,
                 ended_at: None,
                 saw_full: false,
@@ -823,52 +826,133 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     /// One poll cycle: list every active job with the fewest pages, confirm what the
     /// filtered listings suggest, read job details where needed, and decide.
     fn poll(&mut self) -> Result<(), Stop> {
-        for job in &mut self.jobs {
-            job.recheck = None;
-        }
+        // A job awaiting a second look or a re-read gets a full listing of its own.
+        let reread: Vec<bool> = self
+            .jobs
+            .iter_mut()
+            .map(|job| job.recheck.take().is_some())
+            .collect();
         let active: Vec<usize> = (0..self.jobs.len())
             .filter(|&i| self.jobs[i].is_active())
             .collect();
-        let (filtered, full): (Vec<usize>, Vec<usize>) =
-            active.iter().partition(|&&i| self.wants_filtered(i));
-        let confirm_needed = self.read_filtered(&filtered)?;
+        let eligible: Vec<usize> = active
+            .iter()
+            .copied()
+            .filter(|&i| !reread[i] && self.may_filter(i))
+            .collect();
+        // One project-wide filtered listing for every eligible job, when that reads fewer
+        // pages than listing them one by one.
+        let project: Vec<usize> = if eligible.len() >= 2 && self.project_wide_is_cheaper(&eligible)
+        {
+            eligible.clone()
+        } else {
+            Vec::new()
+        };
+        let (filtered, full): (Vec<usize>, Vec<usize>) = active
+            .iter()
+            .filter(|i| !project.contains(i))
+            .partition(|&&i| eligible.contains(&i) && self.filtered_is_cheaper(i));
+        let confirm_needed = self.read_filtered(&project, &filtered)?;
         for index in full {
             self.read_full_and_decide(index, Priority::Routine)?;
         }
-        // A confirmation may end a wait: it outranks routine polls when the budget is short.
         for index in confirm_needed {
-            self.read_full_and_decide(index, Priority::Important)?;
+            self.confirm(index)?;
         }
         self.check_empty_jobs()?;
         self.apply_rules();
         Ok(())
     }
 
-    /// Whether job `index` is best polled with the status filter: its size is known, the
-    /// service honours the filter, no subtask has a status the filter cannot name, and the
-    /// filtered listing reads fewer pages than the full one.
-    fn wants_filtered(&self, index: usize) -> bool {
+    /// Whether job `index` may be polled with the status filter: the service honours the
+    /// filter, no subtask has a status the filter cannot name, and no absence awaits its
+    /// second look. (Subtasks the filter hides, finished ones, are read by the final
+    /// confirmation, full.)
+    fn may_filter(&self, index: usize) -> bool {
         let job = &self.jobs[index];
-        if !self.config.status_filter
-            || !job.saw_full
-            || !job.filter_trusted
-            || job.store.has_unnameable_status()
-        {
-            return false;
-        }
-        let standing = job.store.standing();
-        if standing.missing > 0 || job.recheck.is_some() {
-            return false;
-        }
-        let pages = |n: usize| n.div_ceil(self.page_size.max(1)).max(1);
-        pages(job.store.filtered_size()) < pages(standing.known)
+        self.config.status_filter
+            && job.filter_trusted
+            && !job.store.has_unnameable_status()
+            && job.store.standing().missing == 0
+    }
+
+    /// Pages of a listing of `n` subtasks.
+    fn pages(&self, n: usize) -> usize {
+        n.div_ceil(self.page_size.max(1)).max(1)
+    }
+
+    /// Whether job `index`'s own filtered listing reads fewer pages than its full one (so
+    /// never before a full listing told its size).
+    fn filtered_is_cheaper(&self, index: usize) -> bool {
+        let job = &self.jobs[index];
+        let store = &job.store;
+        job.saw_full && self.pages(store.filtered_size()) < self.pages(store.standing().known)
+    }
+
+    /// Pages a poll of job `index` costs listed on its own: filtered or full, whichever
+    /// is fewer.
+    fn own_pages(&self, index: usize) -> usize {
+        let store = &self.jobs[index].store;
+        self.pages(store.filtered_size())
+            .min(self.pages(store.standing().known))
     }
 
     /// Job `index` was read by a full listing: decide whether it is finished.
     fn read_full_and_decide(&mut self, index: usize, priority: Priority) -> Result<(), Stop> {
         let read = self.read_job_listing(index, Kind::Full, priority)?;
+        self.jobs[index].saw_full = true;
+        self.decide(index, read)
+    }
+
+    /// Job `index`'s filtered listing shows nothing unfinished: confirm with one read of
+    /// its details, which hold every subtask inline and how many there are. Details that
+    /// do not add up (a subtask missing, duplicated or without an ID) are no evidence: a
+    /// full listing confirms instead, as it does for a caller without permission to read
+    /// job details.
+    fn confirm(&mut self, index: usize) -> Result<(), Stop> {
+        if self.jobs[index].details == Details::Denied {
+            return self.read_full_and_decide(index, Priority::Important);
+        }
+        let Some(details) = self.read_details(index)? else {
+            return self.read_full_and_decide(index, Priority::Important);
+        };
+        if !self.jobs[index].is_active() {
+            return Ok(());
+        }
+        let read = listing::inline_listing(&details.sub_jobs, details.sub_jobs_total);
+        if !read.consistent {
+            log::debug!(
+                "job {}: its details cannot confirm it ({}); reading its listing",
+                self.jobs[index].id,
+                read.reason
+            );
+            return self.read_full_and_decide(index, Priority::Important);
+        }
+        let now = self.now();
+        let min_gap = self.config.poll.initial_interval;
         let job = &mut self.jobs[index];
+        job.store.begin(Kind::Full);
+        for subtask in details.sub_jobs {
+            job.store.stage(subtask, now);
+        }
+        let transitions = job
+            .store
+            .finish(true, now, min_gap, &std::collections::HashSet::new());
+        // These details counted every subtask now known.
+        job.known_at_details = job.store.standing().known;
         job.saw_full = true;
+        self.report(index, transitions);
+        self.decide(index, read)
+    }
+
+    /// Decides job `index` after a full `read` of its subtasks: finished when every known
+    /// subtask is terminal, nothing awaits a second look, the read can be trusted, and at
+    /// least as many subtasks are known as expected.
+    fn decide(&mut self, index: usize, read: listing::ListingRead) -> Result<(), Stop> {
+        let job = &mut self.jobs[index];
+        if !job.is_active() {
+            return Ok(());
+        }
         let standing = job.store.standing();
         if standing.known == 0 {
             // Nothing listed: not visible yet (see `check_empty_jobs`).
@@ -885,8 +969,15 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             return self.untrusted(index, read.reason);
         }
         job.untrusted_reads = 0;
-        // Every known subtask is finished. Enough of them?
-        if self.config.expect.is_none() && job.details == Details::Unread {
+        // Every known subtask is finished. Enough of them? The job's details say how many
+        // it has; read them again if more subtasks appeared since (jobs may grow in waves).
+        let known = job.store.standing().known;
+        let stale = match job.details {
+            Details::Unread => true,
+            Details::Read { .. } => job.known_at_details < known,
+            Details::Denied => false,
+        };
+        if self.config.expect.is_none() && stale {
             self.read_details(index)?;
         }
         let job = &self.jobs[index];
@@ -983,8 +1074,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         Ok(())
     }
 
-    /// Reads job `index`'s details and records what they say.
-    fn read_details(&mut self, index: usize) -> Result<(), Stop> {
+    /// Reads job `index`'s details and records what they say; returns them when they
+    /// came (not for a 403, nor a 404, which ends a job never seen).
+    fn read_details(&mut self, index: usize) -> Result<Option<JobDetails>, Stop> {
         let api = &self.waiter.api;
         let job_id = self.jobs[index].id.clone();
         let result = self.call(
@@ -997,6 +1089,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let job = &mut self.jobs[index];
         job.details_read_at = Some(now);
         let known = job.store.standing().known;
+        job.known_at_details = known;
         match result {
             Ok(fetched) => {
                 job.details = Details::Read {
@@ -1006,7 +1099,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                     },
                 };
                 job.summary = Some(JobSummary::of(&fetched.job));
-                Ok(())
+                Ok(Some(fetched.job))
             }
             Err(Stop::Failed(error)) if error.status() == Some(403) => {
                 log::warn!(
@@ -1014,12 +1107,12 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                      relying on the listing alone ({error})"
                 );
                 job.details = Details::Denied;
-                Ok(())
+                Ok(None)
             }
             Err(Stop::Failed(error)) if error.status() == Some(404) && known == 0 => {
                 let end = End::NotFound(error);
                 self.finish_job(index, end);
-                Ok(())
+                Ok(None)
             }
             Err(Stop::Failed(error)) if error.status() == Some(404) => {
                 log::warn!(
@@ -1027,7 +1120,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                      relying on the listing alone"
                 );
                 job.details = Details::Denied;
-                Ok(())
+                Ok(None)
             }
             Err(stop) => Err(stop),
         }

@@ -2,6 +2,7 @@
 //! each, and the progress observations the poll timing reads.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use crate::model::{Subtask, SubtaskStatus};
@@ -103,12 +104,36 @@ impl Entry {
     }
 }
 
-/// The listing being read into the store.
+/// The listing being read into the store. Its rows are applied when it ends: a row whose
+/// ID another row of the same listing gives to a different desktop cannot be trusted,
+/// and that is known only once the whole listing is read.
 #[derive(Debug)]
 struct Pass {
     kind: Kind,
-    /// Entries seen in this listing, by index.
-    listed: Vec<bool>,
+    /// The rows, in the order listed, with when each was read.
+    staged: Vec<(Subtask, Instant)>,
+}
+
+/// A subtask ID, hashed: enough to count distinct subtasks and to spot conflicting rows
+/// without copying the IDs.
+pub(crate) fn id_hash(id: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Who a row is about (its desktop, user and job), hashed: a repeated row of a shifting
+/// listing has the same; a row carrying another subtask's ID does not.
+pub(crate) fn identity(subtask: &Subtask) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        subtask.desktop_id(),
+        subtask.desktop_name(),
+        subtask.user_name(),
+        subtask.job_id.as_deref(),
+    )
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What one subtask's store knows of its job's subtasks.
@@ -156,28 +181,39 @@ impl Store {
         }
     }
 
-    /// Starts reading a listing of `kind`; subtasks follow through [`observe`](Self::observe).
+    /// Starts reading a listing of `kind`; its rows follow through [`stage`](Self::stage)
+    /// and are applied by [`finish`](Self::finish).
     pub(crate) fn begin(&mut self, kind: Kind) {
         self.pass = Some(Pass {
             kind,
-            listed: vec![false; self.entries.len()],
+            staged: Vec::new(),
         });
     }
 
+    /// Adds a row of the listing begun, read at `at`.
+    pub(crate) fn stage(&mut self, subtask: Subtask, at: Instant) {
+        if let Some(pass) = &mut self.pass {
+            pass.staged.push((subtask, at));
+        }
+    }
+
     /// Records `subtask` as listed at `at`; returns the transition it makes, if any.
-    pub(crate) fn observe(&mut self, subtask: Subtask, at: Instant) -> Option<Transition> {
+    fn observe(
+        &mut self,
+        subtask: Subtask,
+        at: Instant,
+        listed: &mut Vec<bool>,
+    ) -> Option<Transition> {
         self.warn_unknown_status(&subtask);
         let id = subtask.id.as_deref().unwrap_or_default();
         let index = match self.index.get(id) {
             Some(&index) => index,
             None => self.add(subtask.clone()),
         };
-        if let Some(pass) = &mut self.pass {
-            if index >= pass.listed.len() {
-                pass.listed.resize(index + 1, false);
-            }
-            pass.listed[index] = true;
+        if index >= listed.len() {
+            listed.resize(index + 1, false);
         }
+        listed[index] = true;
         if let Some(process @ 1..=99) = subtask.process {
             self.process_step = gcd(self.process_step, process);
         }
@@ -266,25 +302,41 @@ impl Store {
         }
     }
 
-    /// Ends the listing begun. Only a `consistent` listing says anything of the subtasks it
-    /// lacks: a full one starts (or completes) their disappearance, which needs two
-    /// consistent full listings at least `min_gap` apart; a filtered one says unfinished
-    /// subtasks left the filter. Returns the subtasks that vanished now.
+    /// Ends the listing begun: applies its rows (but those whose ID hash is in `conflicts`:
+    /// the listing gave that ID to two different desktops) and returns the transitions
+    /// they make. Only a `consistent` listing says anything of the subtasks it lacks: a
+    /// full one starts (or completes) their disappearance, which needs two consistent full
+    /// listings at least `min_gap` apart; a filtered one says unfinished subtasks left the
+    /// filter.
     pub(crate) fn finish(
         &mut self,
         consistent: bool,
         at: Instant,
         min_gap: Duration,
+        conflicts: &HashSet<u64>,
     ) -> Vec<Transition> {
         let Some(pass) = self.pass.take() else {
             return Vec::new();
         };
-        let mut vanished = Vec::new();
-        if !consistent {
-            return vanished;
+        let mut listed = vec![false; self.entries.len()];
+        let mut transitions = Vec::new();
+        for (subtask, read_at) in pass.staged {
+            let id = subtask.id.as_deref().unwrap_or_default();
+            if conflicts.contains(&id_hash(id)) {
+                log::warn!(
+                    "job {}: the listing gives subtask ID {id} to two different desktops; ignoring both rows",
+                    self.job_id
+                );
+                continue;
+            }
+            transitions.extend(self.observe(subtask, read_at, &mut listed));
         }
+        if !consistent {
+            return transitions;
+        }
+        let vanished = &mut transitions;
         for (index, entry) in self.entries.iter_mut().enumerate() {
-            if pass.listed.get(index).copied().unwrap_or(false) || entry.vanished {
+            if listed.get(index).copied().unwrap_or(false) || entry.vanished {
                 continue;
             }
             match pass.kind {
@@ -317,7 +369,7 @@ impl Store {
                 },
             }
         }
-        vanished
+        transitions
     }
 
     /// Where the job stands.
@@ -449,12 +501,16 @@ mod tests {
         at: Instant,
     ) -> Vec<Transition> {
         store.begin(kind);
-        let mut transitions: Vec<_> = subtasks
-            .into_iter()
-            .filter_map(|s| store.observe(s, at))
-            .collect();
-        transitions.extend(store.finish(true, at, Duration::from_secs(5)));
-        transitions
+        let mut seen: HashMap<u64, u64> = HashMap::new();
+        let mut conflicts = HashSet::new();
+        for subtask in subtasks {
+            let hash = id_hash(subtask.id.as_deref().unwrap());
+            if *seen.entry(hash).or_insert(identity(&subtask)) != identity(&subtask) {
+                conflicts.insert(hash);
+            }
+            store.stage(subtask, at);
+        }
+        store.finish(true, at, Duration::from_secs(5), &conflicts)
     }
 
     #[test]
@@ -509,7 +565,10 @@ mod tests {
         assert_eq!(store.standing().missing, 1);
         // An inconsistent listing says nothing.
         store.begin(Kind::Full);
-        assert_eq!(store.finish(false, at(10), Duration::from_secs(5)), []);
+        assert_eq!(
+            store.finish(false, at(10), Duration::from_secs(5), &HashSet::new()),
+            []
+        );
         assert_eq!(store.standing().missing, 1);
         // Too soon after the first absence.
         assert_eq!(listing(&mut store, Kind::Full, vec![], at(3)), []);
@@ -574,6 +633,36 @@ mod tests {
             1,
             "the failed one stays in the filter"
         );
+    }
+
+    #[test]
+    fn two_desktops_under_one_id_are_both_ignored() {
+        let t0 = ManualClock::at_2026().now();
+        let mut store = Store::new("j");
+        listing(
+            &mut store,
+            Kind::Full,
+            vec![sub("a", "RUNNING", Some(5))],
+            t0,
+        );
+        let mut impostor = sub("a", "FAILED", Some(40));
+        impostor.entities.as_mut().unwrap().desktop_name = Some("desk-b".into());
+        let transitions = listing(
+            &mut store,
+            Kind::Full,
+            vec![sub("a", "RUNNING", Some(6)), impostor],
+            t0,
+        );
+        assert_eq!(transitions, []);
+        assert_eq!(store.counts().running, 1, "still running, not failed");
+        // A repeated row of the same desktop (a shifted page) is no conflict.
+        let transitions = listing(
+            &mut store,
+            Kind::Full,
+            vec![sub("a", "RUNNING", Some(7)), sub("a", "SUCCESS", Some(100))],
+            t0,
+        );
+        assert_eq!(transitions, [Transition::Succeeded(0)]);
     }
 
     #[test]

@@ -268,9 +268,9 @@ mod tests {
     fn list(store: &mut Store, subtasks: &[(&str, &str, Option<u32>)], at: Instant) {
         store.begin(Kind::Full);
         for (id, status, process) in subtasks {
-            store.observe(sub(id, status, *process), at);
+            store.stage(sub(id, status, *process), at);
         }
-        store.finish(true, at, secs(5));
+        store.finish(true, at, secs(5), &std::collections::HashSet::new());
     }
 
     const WINDOW: Duration = Duration::from_secs(180);

@@ -1,0 +1,380 @@
+//! Waiting on many jobs at once: one loop, one deadline, the fewest pages per poll, and
+//! every per-job guarantee of the single-job wait; and a shared request budget.
+//!
+//! Everything runs in virtual time against the simulator's in-process front end.
+#![cfg(feature = "simulator")]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use support::{mins, secs};
+use wks_waiter::simulator::{
+    Fault, FaultPlan, JobPlan, RateLimit, RequestRecord, Scenario, TimelineSpec, VirtualSource,
+};
+use wks_waiter::source::{FetchedJob, FetchedPage, JobsApi};
+use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
+use wks_waiter::{
+    Error, Event, EventKind, JobResult, RateBudget, SubtaskQuery, SubtaskStatus, WaitOutcome,
+    Waiter, WaiterBuilder,
+};
+
+struct Rig {
+    clock: Arc<ManualClock>,
+    sleeper: Arc<ManualSleeper>,
+    source: Arc<VirtualSource>,
+}
+
+impl Rig {
+    fn new(scenario: Scenario, faults: FaultPlan) -> Self {
+        let (clock, sleeper) = virtual_time();
+        let source = Arc::new(VirtualSource::new(scenario, clock.clone()).with_faults(faults));
+        Self {
+            clock,
+            sleeper,
+            source,
+        }
+    }
+
+    fn waiter(&self) -> WaiterBuilder<Arc<VirtualSource>> {
+        Waiter::builder(self.source.clone())
+            .clock(self.clock.clone())
+            .sleeper(self.sleeper.clone())
+            .jitter_seed(5)
+            .max_wait(mins(120))
+    }
+
+    fn wait_all(&self, jobs: &[&str]) -> WaitOutcome {
+        self.waiter().build().unwrap().wait_all(jobs).unwrap()
+    }
+
+    /// Listings without a `job_id`: project-wide ones.
+    fn project_wide(&self) -> Vec<RequestRecord> {
+        self.source
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.path.ends_with("workspace-sub-jobs") && r.query_values("job_id").is_empty()
+            })
+            .collect()
+    }
+}
+
+/// Every subtask's final status in `scenario`, by job, then by subtask ID.
+fn truth(scenario: &Scenario) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut truth = BTreeMap::new();
+    for job in &scenario.jobs {
+        let statuses = scenario
+            .snapshot(Some(&job.job_id), secs(48 * 3600))
+            .into_iter()
+            .map(|s| {
+                (
+                    s.id.unwrap(),
+                    s.status
+                        .as_ref()
+                        .map_or("none", SubtaskStatus::as_str)
+                        .to_owned(),
+                )
+            })
+            .collect();
+        truth.insert(job.job_id.clone(), statuses);
+    }
+    truth
+}
+
+/// Asserts every decided job of `outcome` is exactly its truth.
+fn assert_exact(outcome: &WaitOutcome, truth: &BTreeMap<String, BTreeMap<String, String>>) {
+    for job in &outcome.jobs {
+        if !job.is_complete() {
+            continue;
+        }
+        let expected = &truth[&job.job_id];
+        let seen: BTreeMap<String, String> = job
+            .subtasks
+            .iter()
+            .map(|s| {
+                (
+                    s.id().unwrap().to_owned(),
+                    s.subtask
+                        .status
+                        .as_ref()
+                        .map_or("none", SubtaskStatus::as_str)
+                        .to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(&seen, expected, "job {}", job.job_id);
+        let all_succeeded = expected.values().all(|s| s == "SUCCESS");
+        assert_eq!(job.is_success(), all_succeeded, "job {}", job.job_id);
+    }
+}
+
+fn batch(jobs: usize, desktops: usize, failures: usize) -> Scenario {
+    let spec = TimelineSpec {
+        failures,
+        finish_between: (mins(3), mins(12)),
+        ..TimelineSpec::new(desktops)
+    };
+    Scenario::new().many("batch", jobs, Duration::ZERO, &spec)
+}
+
+fn ids(n: usize) -> Vec<String> {
+    (1..=n).map(|k| format!("batch-{k}")).collect()
+}
+
+#[test]
+fn many_jobs_end_with_exact_per_job_outcomes_in_one_loop() {
+    let scenario = batch(6, 30, 2);
+    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let names = ids(6);
+    let jobs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let outcome = rig.wait_all(&jobs);
+    assert_eq!(outcome.jobs.len(), 6);
+    assert!(outcome.jobs.iter().all(|j| j.result == JobResult::Failed));
+    assert_eq!(outcome.result(), JobResult::Failed);
+    assert_eq!(outcome.counts().failed, 12);
+    assert_exact(&outcome, &truth(&scenario));
+    // One loop: polls are shared, and the filtered polls covered every job in one listing.
+    assert!(!rig.project_wide().is_empty(), "no project-wide listing");
+    // Far fewer requests than six waits of their own.
+    let alone: u32 = jobs
+        .iter()
+        .map(|job| {
+            let rig = Rig::new(scenario.clone(), FaultPlan::new());
+            rig.waiter().build().unwrap().wait(job).unwrap().requests
+        })
+        .sum();
+    assert!(
+        outcome.requests * 2 < alone,
+        "{} requests together, {alone} alone",
+        outcome.requests
+    );
+    // The JSON object of a wait on several jobs: totals and the per-job objects.
+    let value = serde_json::to_value(&outcome).unwrap();
+    assert_eq!(value["jobs"].as_array().unwrap().len(), 6);
+    assert_eq!(value["result"], "failed");
+    assert_eq!(value["failed"], 12);
+}
+
+#[test]
+fn a_busy_project_is_listed_job_by_job() {
+    // 3 jobs of 20 desktops beside 4 jobs of someone else's with 1000 failed subtasks each:
+    // the project-wide filtered listing would read at least 4 pages of 1000 against one
+    // page per job.
+    let other = TimelineSpec {
+        failures: 1000,
+        finish_between: (secs(1), secs(2)),
+        ..TimelineSpec::new(1000)
+    };
+    let scenario = batch(3, 20, 0).many("other", 4, Duration::ZERO, &other);
+    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let outcome = rig.wait_all(&["batch-1", "batch-2", "batch-3"]);
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_exact(&outcome, &truth(&scenario));
+    // At most one page of each project-wide measure: the first showed it too busy.
+    let project = rig.project_wide();
+    assert!(
+        project.iter().all(|r| r.query_values("offset").is_empty()),
+        "{project:?}"
+    );
+    assert!(project.len() <= 3, "{} project-wide probes", project.len());
+}
+
+#[test]
+fn a_wrong_job_id_errors_alone_and_the_others_finish() {
+    let scenario = batch(2, 10, 0);
+    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let outcome = rig.wait_all(&["batch-1", "no-such-job", "batch-2"]);
+    let wrong = outcome.job("no-such-job").unwrap();
+    assert_eq!(wrong.result, JobResult::Error);
+    assert_eq!(wrong.error.as_ref().unwrap().status, Some(404));
+    assert!(wrong
+        .error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("no-such-job"));
+    assert_eq!(wrong.elapsed, Duration::ZERO, "found out at the first poll");
+    for job in ["batch-1", "batch-2"] {
+        assert!(outcome.job(job).unwrap().is_success(), "{job}");
+    }
+    assert_eq!(outcome.result(), JobResult::Error, "the worst ending");
+    assert_exact(&outcome, &truth(&scenario));
+}
+
+/// A service whose project-wide listings leave out each subtask's `job_id`.
+#[derive(Debug)]
+struct NoJobIds(Arc<VirtualSource>);
+
+impl JobsApi for NoJobIds {
+    fn project_id(&self) -> &str {
+        self.0.project_id()
+    }
+
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+        self.0.fetch_job(job_id, timeout)
+    }
+
+    fn fetch_page(
+        &self,
+        query: &SubtaskQuery,
+        timeout: Option<Duration>,
+    ) -> Result<FetchedPage, Error> {
+        let mut fetched = self.0.fetch_page(query, timeout)?;
+        if query.job_id().is_none() {
+            for subtask in &mut fetched.page.jobs {
+                subtask.job_id = None;
+            }
+        }
+        Ok(fetched)
+    }
+}
+
+#[test]
+fn a_project_wide_listing_without_job_ids_is_given_up() {
+    let scenario = batch(3, 10, 1);
+    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let names = ids(3);
+    let jobs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let outcome = Waiter::builder(NoJobIds(rig.source.clone()))
+        .clock(rig.clock.clone())
+        .sleeper(rig.sleeper.clone())
+        .build()
+        .unwrap()
+        .wait_all(&jobs)
+        .unwrap();
+    assert_exact(&outcome, &truth(&scenario));
+    assert!(outcome.jobs.iter().all(|j| j.is_complete()));
+    // Tried once, then every job on its own.
+    assert_eq!(rig.project_wide().len(), 1);
+}
+
+#[test]
+fn each_job_finishes_in_the_event_stream_as_it_ends() {
+    let spec = |minutes: u64| TimelineSpec {
+        finish_between: (mins(minutes), mins(minutes)),
+        ..TimelineSpec::new(5)
+    };
+    let scenario = Scenario::new()
+        .job(JobPlan::generate("early", &spec(3)))
+        .job(JobPlan::generate("late", &spec(20)));
+    let rig = Rig::new(scenario, FaultPlan::new());
+    let mut finished = Vec::new();
+    let outcome = rig
+        .waiter()
+        .build()
+        .unwrap()
+        .wait_all_with(&["early", "late"], |event: &Event| {
+            if let EventKind::JobFinished { job_id, .. } = &event.kind {
+                finished.push((job_id.clone(), event.elapsed));
+            }
+        })
+        .unwrap();
+    assert!(outcome.is_success());
+    assert_eq!(finished.len(), 2);
+    assert_eq!(finished[0].0, "early");
+    assert!(finished[0].1 < mins(4), "{:?}", finished[0].1);
+    assert!(finished[1].1 >= mins(20));
+    // Per job, its own end.
+    assert!(outcome.job("early").unwrap().elapsed < mins(4));
+}
+
+#[test]
+fn a_shared_budget_keeps_under_the_gateway_throttle() {
+    // The service allows 10 requests a minute per key; 8 jobs polled each on their own
+    // would blow it. With a budget of 10 a minute the waiter never draws a 429.
+    let scenario = batch(8, 5, 0);
+    let limit = RateLimit::per_minute(10).unwrap();
+    let (clock, sleeper) = virtual_time();
+    let source =
+        Arc::new(VirtualSource::new(scenario.clone(), clock.clone()).with_rate_limit(limit));
+    let budget = RateBudget::builder()
+        .limit(10)
+        .window(mins(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut waits = 0;
+    let outcome = Waiter::builder(source.clone())
+        .clock(clock)
+        .sleeper(sleeper)
+        .rate_budget(budget)
+        .status_filter(false)
+        .max_wait(mins(120))
+        .build()
+        .unwrap()
+        .wait_all_with(
+            &ids(8).iter().map(String::as_str).collect::<Vec<_>>(),
+            |e| {
+                if matches!(e.kind, EventKind::BudgetWait { .. }) {
+                    waits += 1;
+                }
+            },
+        )
+        .unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    let log = source.requests();
+    assert!(log.iter().all(|r| r.status != 429), "a 429 was drawn");
+    assert!(waits > 0, "the budget never held a request back");
+    // At most 10 in any minute.
+    for (i, first) in log.iter().enumerate() {
+        let within = log[i..]
+            .iter()
+            .take_while(|r| r.at < first.at + mins(1))
+            .count();
+        assert!(
+            within <= 10,
+            "{within} requests within a minute from {:?}",
+            first.at
+        );
+    }
+}
+
+/// Faults of a service contradicting itself between page reads, and transport faults.
+fn hostile_mix() -> Vec<Fault> {
+    let mut mix = Fault::inconsistencies();
+    mix.retain(|f| !matches!(f, Fault::InsertBetweenPages | Fault::DeleteBetweenPages));
+    mix.extend([
+        Fault::ServerError,
+        Fault::TruncatedBody,
+        Fault::DropConnection,
+    ]);
+    mix
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Random jobs beside someone else's, random pages and glitches: each job's outcome is
+    /// its truth, or an error or time-out that says why.
+    #[test]
+    fn many_jobs_through_glitches_never_give_a_wrong_outcome(
+        jobs in 1usize..5,
+        desktops in 1usize..25,
+        others in 0usize..3,
+        page_cap in 1usize..30,
+        rate in 0.0f64..0.3,
+        seed in any::<u64>(),
+    ) {
+        let spec = TimelineSpec {
+            failures: desktops / 7,
+            finish_between: (mins(2), mins(15)),
+            seed,
+            ..TimelineSpec::new(desktops)
+        };
+        let other = TimelineSpec { failures: 3, seed: seed ^ 1, ..TimelineSpec::new(desktops) };
+        let scenario = Scenario::new()
+            .many("batch", jobs, Duration::ZERO, &spec)
+            .many("other", others, Duration::ZERO, &other)
+            .page_cap(page_cap);
+        let rig = Rig::new(scenario.clone(), FaultPlan::new().random(rate, seed, hostile_mix()));
+        let names = ids(jobs);
+        let list: Vec<&str> = names.iter().map(String::as_str).collect();
+        let outcome = rig.waiter().max_retries(12).build().unwrap().wait_all(&list).unwrap();
+        assert_exact(&outcome, &truth(&scenario));
+        prop_assert_eq!(outcome.jobs.len(), jobs);
+    }
+}
