@@ -24,7 +24,11 @@ Exit codes:
   2    bad usage or configuration
   3    timed out with subtasks still pending
   4    an API or transport error ended the wait (auth, permission, not found, retries exhausted)
-  130  interrupted (Ctrl-C; a second Ctrl-C exits at once without a report)";
+  130  interrupted by SIGINT (Ctrl-C)
+  143  interrupted by SIGTERM (kill, timeout, CI cancellation, service stop)
+  129  interrupted by SIGHUP (terminal closed)
+  A signal ends the wait with the partial report (result \"interrupted\" in JSON); a second
+  signal exits at once, without a report, with the code of that signal.";
 
 /// `wks-wait`: wait for a Huawei Cloud Workspace job's subtasks to finish.
 #[derive(Debug, Parser)]

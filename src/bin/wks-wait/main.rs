@@ -20,29 +20,40 @@ mod duration;
 mod progress;
 mod report;
 mod run;
+mod signals;
+mod text;
 
-use std::io::IsTerminal;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-use wks_waiter::{defaults::ENV_REGION, Client, Credentials};
+use clap::{CommandFactory, Parser};
+use wks_waiter::defaults::ENV_REGION;
+use wks_waiter::{Client, Credentials};
 
-use crate::args::{Cli, Command, OutputFormat, WaitArgs};
+use crate::args::{Cli, Command, DemoArgs, OutputFormat, WaitArgs};
 use crate::progress::{BarSlot, LogSink, Mode};
 use crate::run::{wait_and_report, Job, Output, SetupError};
+use crate::signals::Interrupts;
+use crate::text::escape_controls;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match parse(&args) {
         Ok(cli) => cli,
-        Err(error) if error.use_stderr() => return usage_error(&error),
+        Err(error) if error.use_stderr() => return usage_error(&error, &args),
         Err(help_or_version) => {
             let _ = help_or_version.print();
             return ExitCode::SUCCESS;
         }
     };
-    let (format, quiet) = match &cli.command {
-        Some(Command::Demo(demo)) => (demo.output, false),
-        None => (cli.wait.output, cli.wait.quiet),
+    let task = match cli.command {
+        Some(Command::Demo(demo)) => Task::Demo(demo),
+        None => Task::Wait(cli.wait),
+    };
+    let (format, quiet) = match &task {
+        Task::Demo(demo) => (demo.output, false),
+        Task::Wait(wait) => (wait.output, wait.quiet),
     };
     let json = format == OutputFormat::Json;
     let progress = Mode::choose(json, quiet, std::io::stderr().is_terminal());
@@ -53,27 +64,64 @@ fn main() -> ExitCode {
         bar_slot: BarSlot::default(),
     };
     init_logging(&output);
-    let code = match cli.command {
-        Some(Command::Demo(args)) => {
+    let slot = output.bar_slot.clone();
+    let interrupts = Interrupts::install(move |signal| {
+        if !quiet {
+            slot.print_line(&format!(
+                "wks-wait: {}: stopping the wait to report; a second signal exits at once",
+                signal.name()
+            ));
+        }
+    });
+    let code = match task {
+        Task::Demo(args) => {
             // The simulator serves until dropped, at the end of this arm.
             let (job, _simulator) = match demo::prepare(&args) {
                 Ok((job, simulator)) => (Ok(job), Some(simulator)),
                 Err(error) => (Err(error), None),
             };
-            wait_and_report(demo::DEMO_JOB_ID, job, &output)
+            wait_and_report(demo::DEMO_JOB_ID, job, &output, &interrupts)
         }
-        None => {
-            let job_id = cli.wait.job_id.clone().unwrap_or_default();
-            wait_and_report(&job_id, real_job(cli.wait), &output)
+        Task::Wait(args) => {
+            let job_id = args.job_id.clone().unwrap_or_default();
+            wait_and_report(&job_id, real_job(args), &output, &interrupts)
         }
     };
     ExitCode::from(code)
 }
 
+/// What a run waits on.
+enum Task {
+    /// The simulated job of `wks-wait demo`.
+    Demo(DemoArgs),
+    /// A real job.
+    Wait(WaitArgs),
+}
+
+/// Parses the command line; an argument that is not UTF-8 is a usage error naming it,
+/// as clap's own message would not.
+fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    if let Some((index, bad)) = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, arg)| arg.to_str().is_none())
+    {
+        let message = format!("argument {index} is not valid UTF-8: {bad:?}");
+        return Err(Cli::command().error(clap::error::ErrorKind::InvalidUtf8, message));
+    }
+    Cli::try_parse_from(args)
+}
+
 /// Bad flags: clap's message on stderr and exit 2 — and, when `--output json` was asked
 /// for, the one JSON object on stdout that every run promises.
-fn usage_error(error: &clap::Error) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+fn usage_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
+    // Lossy: an argument that is not UTF-8 may be the very error being reported.
+    let args: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
     let value_of = |flag: &str| {
         let inline = format!("{flag}=");
         args.iter()
@@ -99,9 +147,10 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 }
 
 /// `RUST_LOG` sets the level; warnings only by default. Lines go to stderr, around the
-/// progress bar when one is drawn.
+/// progress bar when one is drawn, with the server's text escaped.
 fn init_logging(output: &Output) {
-    // The waiter logs each retry as a warning; a progress display reports retries itself.
+    // The waiter logs each retry as a warning; a progress display reports retries itself,
+    // with a human duration.
     let default = if output.quiet {
         // --quiet promises the summary line only.
         "error"
@@ -114,6 +163,18 @@ fn init_logging(output: &Output) {
         // ureq-proto's trace records hex-dump raw requests, credentials included; nothing
         // the user asks for in RUST_LOG may turn them on. (ureq's own records redact.)
         .filter_module("ureq_proto", log::LevelFilter::Off)
+        // Records carry desktop names, statuses and error messages from the server.
+        .format(|buf, record| {
+            let level = record.level();
+            let style = buf.default_level_style(level);
+            writeln!(
+                buf,
+                "[{} {style}{level:<5}{style:#} {}] {}",
+                buf.timestamp(),
+                record.target(),
+                escape_controls(&record.args().to_string())
+            )
+        })
         .target(env_logger::Target::Pipe(Box::new(LogSink(
             output.bar_slot.clone(),
         ))))

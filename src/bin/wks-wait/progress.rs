@@ -8,18 +8,22 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use wks_waiter::{
     time::{Clock, SystemClock},
-    Counts, Observer, Progress,
+    Counts, Observer, Progress, Subtask,
 };
 
 use crate::duration::format_duration;
-use crate::report::{chain, plural};
+use crate::report::chain;
+use crate::text::{cell, eprint_line, escape_controls, plural};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Nothing (`--quiet`, or JSON output to a non-terminal stderr).
-    Silent,
-    /// One line per poll and per retry, for logs.
+    /// Nothing (`--quiet`). Poll lines are logged at info level.
+    Quiet,
+    /// Retries only, one line each (JSON output to a non-terminal stderr, where a script
+    /// is reading). Poll lines are logged at info level.
+    Retries,
+    /// One line per poll, per failed desktop and per retry, for logs.
     Lines,
     /// A live progress bar, for people.
     Bar,
@@ -32,17 +36,17 @@ impl Mode {
     /// person is watching it.
     pub fn choose(json: bool, quiet: bool, stderr_is_terminal: bool) -> Self {
         match (quiet, stderr_is_terminal, json) {
-            (true, _, _) => Self::Silent,
+            (true, _, _) => Self::Quiet,
             (false, true, _) => Self::Bar,
             (false, false, false) => Self::Lines,
-            (false, false, true) => Self::Silent,
+            (false, false, true) => Self::Retries,
         }
     }
 
     /// Whether this display reports retries itself (so the waiter's own retry warning
     /// would repeat it).
     pub fn reports_retries(self) -> bool {
-        self != Self::Silent
+        self != Self::Quiet
     }
 }
 
@@ -61,6 +65,14 @@ impl BarSlot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Prints `line` on stderr, above the bar when one is drawn. Never panics.
+    pub fn print_line(&self, line: &str) {
+        match self.get() {
+            Some(bar) => bar.println(line),
+            None => eprint_line(line),
+        }
     }
 }
 
@@ -132,7 +144,8 @@ impl Display {
         *self
             .next_poll
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = delay.map(|d| SystemClock.now() + d);
+            .unwrap_or_else(PoisonError::into_inner) =
+            delay.and_then(|d| SystemClock.now().checked_add(d));
     }
 
     fn flush_line(&mut self, next: Option<Duration>) {
@@ -140,37 +153,43 @@ impl Display {
             if let Some(delay) = next {
                 let _ = write!(line, "; next poll in {}", format_duration(delay));
             }
-            eprintln!("{line}");
+            eprint_line(&line);
         }
     }
 
-    fn stamp(&self, elapsed: Duration) -> String {
-        format!("wks-wait: [{}]", format_duration(elapsed))
+    fn stamp(elapsed: Duration) -> String {
+        format!("[{}]", format_duration(elapsed))
     }
 }
 
+/// Once subtasks are listed: how many of them finished.
 fn bar_style(next_poll: NextPoll) -> ProgressStyle {
-    ProgressStyle::with_template(
+    style(
         "{spinner:.cyan} {elapsed:>4} [{bar:30.cyan/blue}] {pos}/{len} finished · {msg}{next}",
+        next_poll,
     )
-    // The template is a constant; it parses.
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ")
-    .with_key(
-        "next",
-        move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
-            let due = *next_poll.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = match due.map(|at| at.saturating_duration_since(SystemClock.now())) {
-                None => Ok(()),
-                Some(left) if left.is_zero() => write!(out, " · polling"),
-                Some(left) => write!(
-                    out,
-                    " · next poll in {}s",
-                    left.as_secs() + u64::from(left.subsec_nanos() > 0)
-                ),
-            };
-        },
-    )
+}
+
+fn style(template: &str, next_poll: NextPoll) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        // The templates are constants; they parse.
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+        .with_key(
+            "next",
+            move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let due = *next_poll.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = match due.map(|at| at.saturating_duration_since(SystemClock.now())) {
+                    None => Ok(()),
+                    Some(left) if left.is_zero() => write!(out, " · polling"),
+                    Some(left) => write!(
+                        out,
+                        " · next poll in {}s",
+                        left.as_secs() + u64::from(left.subsec_nanos() > 0)
+                    ),
+                };
+            },
+        )
 }
 
 /// `3 succeeded, 1 failed, 10 running, 36 waiting`.
@@ -181,23 +200,39 @@ fn describe(counts: &Counts) -> String {
     )
 }
 
+/// `failed: desktop-0003 (6f1c…): WKS.0209 user user-0003 already has a desktop`, with
+/// the server's strings escaped.
+fn failure_line(failed: &Subtask) -> String {
+    format!(
+        "failed: {} ({}): {} {}",
+        cell(failed.desktop_name()),
+        cell(failed.desktop_id()),
+        cell(failed.error_code.as_deref()),
+        cell(failed.fail_reason.as_deref()),
+    )
+}
+
 impl Observer for Display {
     fn on_poll(&mut self, progress: &Progress) {
         let counts = &progress.counts;
+        let found = match counts.total {
+            0 => "no subtasks listed yet".to_owned(),
+            total => format!("{} of {total}", describe(counts)),
+        };
+        let line = format!(
+            "{} poll {}: {found} ({} so far)",
+            Self::stamp(progress.elapsed),
+            progress.poll,
+            plural(progress.requests, "request"),
+        );
         match self.mode {
-            Mode::Silent => {}
+            Mode::Quiet | Mode::Retries => log::info!("{line}"),
             Mode::Lines => {
                 self.flush_line(None);
-                let found = match counts.total {
-                    0 => "no subtasks listed yet".to_owned(),
-                    total => format!("{} of {total}", describe(counts)),
-                };
-                self.pending_line = Some(format!(
-                    "{} poll {}: {found} ({} so far)",
-                    self.stamp(progress.elapsed),
-                    progress.poll,
-                    plural(progress.requests, "request"),
-                ));
+                for failed in &progress.newly_failed {
+                    eprint_line(&format!("wks-wait: {}", failure_line(failed)));
+                }
+                self.pending_line = Some(format!("wks-wait: {line}"));
             }
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
@@ -205,13 +240,7 @@ impl Observer for Display {
                     bar.set_position((counts.succeeded + counts.failed) as u64);
                     bar.set_message(describe(counts));
                     for failed in &progress.newly_failed {
-                        bar.println(format!(
-                            "failed: {} ({}): {} {}",
-                            failed.desktop_name().unwrap_or("-"),
-                            failed.desktop_id().unwrap_or("-"),
-                            failed.error_code.as_deref().unwrap_or("-"),
-                            failed.fail_reason.as_deref().unwrap_or("-"),
-                        ));
+                        bar.println(failure_line(failed));
                     }
                 }
                 self.set_next_poll(None);
@@ -221,7 +250,7 @@ impl Observer for Display {
 
     fn on_sleep(&mut self, delay: Duration) {
         match self.mode {
-            Mode::Silent => {}
+            Mode::Quiet | Mode::Retries => {}
             Mode::Lines => self.flush_line(Some(delay)),
             Mode::Bar => self.set_next_poll(Some(delay)),
         }
@@ -229,16 +258,16 @@ impl Observer for Display {
 
     fn on_retry(&mut self, error: &wks_waiter::Error, delay: Duration) {
         let line = format!(
-            "{} retry in {} after: {}",
-            self.stamp(SystemClock.now().saturating_duration_since(self.start)),
+            "wks-wait: {} retry in {} after: {}",
+            Self::stamp(SystemClock.now().saturating_duration_since(self.start)),
             format_duration(delay),
-            chain(error)
+            escape_controls(&chain(error))
         );
         match self.mode {
-            Mode::Silent => {}
-            Mode::Lines => {
+            Mode::Quiet => {}
+            Mode::Retries | Mode::Lines => {
                 self.flush_line(None);
-                eprintln!("{line}");
+                eprint_line(&line);
             }
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
@@ -259,8 +288,8 @@ mod tests {
         assert_eq!(Mode::choose(false, false, true), Mode::Bar);
         assert_eq!(Mode::choose(false, false, false), Mode::Lines);
         assert_eq!(Mode::choose(true, false, true), Mode::Bar);
-        assert_eq!(Mode::choose(true, false, false), Mode::Silent);
-        assert_eq!(Mode::choose(false, true, true), Mode::Silent);
-        assert_eq!(Mode::choose(false, true, false), Mode::Silent);
+        assert_eq!(Mode::choose(true, false, false), Mode::Retries);
+        assert_eq!(Mode::choose(false, true, true), Mode::Quiet);
+        assert_eq!(Mode::choose(false, true, false), Mode::Quiet);
     }
 }
