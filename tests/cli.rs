@@ -1,6 +1,6 @@
 //! The `wks-wait` binary, run as a child process against the simulator on loopback: every
 //! exit code (signals included), the JSON schema of every result, text output, `--quiet`,
-//! the demo, and hostile conditions (closed and broken pipes, arguments that
+//! the demo, completions, and hostile conditions (closed and broken pipes, arguments that
 //! are not UTF-8, control characters in the server's text).
 //!
 //! The simulator runs in real time here, so outcomes must not depend on timing: jobs are
@@ -365,6 +365,8 @@ fn usage_and_configuration_errors_exit_2() {
         vec!["--job-id", "j", "--output", "yaml"],
         vec!["--job-id", "j", "--expect", "0"],
         vec!["demo", "--desktops", "0"],
+        vec!["demo", "--timeout", "0s"],
+        vec!["completions", "tcsh"],
         vec![],
     ] {
         let ran = run(bare().args(&args));
@@ -413,6 +415,50 @@ fn arguments_that_are_not_utf8_exit_2_naming_them() {
         assert!(message.contains(r"job-\xFF\xFE"), "{report}");
         assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
     }
+}
+
+#[test]
+fn every_missing_setting_is_named_in_one_message() {
+    let ran = run(bare().args(["--job-id", "j"]));
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    assert!(ran.stdout.is_empty(), "{ran:?}");
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+    for name in [
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_PROJECT_ID (or pass --project-id)",
+        "HUAWEICLOUD_SDK_REGION (or pass --region or --endpoint)",
+    ] {
+        assert!(ran.stderr.contains(name), "{name}: {ran:?}");
+    }
+
+    // Flags stand in for their variables; a variable that is not UTF-8 is named, never
+    // shown (it may be the secret key).
+    let ran = run(bare()
+        .args([
+            "--job-id",
+            "j",
+            "--project-id",
+            "p",
+            "--region",
+            "cn-north-4",
+            "--output",
+            "json",
+        ])
+        .env("HUAWEICLOUD_SDK_AK", "AK")
+        .env(
+            "HUAWEICLOUD_SDK_SK",
+            OsString::from_vec(b"secret-\xff".to_vec()),
+        ));
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    let report = json(&ran);
+    assert_schema(&report);
+    let message = report["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message, "environment variable HUAWEICLOUD_SDK_SK is not valid UTF-8",
+        "{report}"
+    );
+    assert!(!ran.stderr.contains("secret"), "{ran:?}");
 }
 
 #[test]
@@ -735,6 +781,22 @@ fn closed_stdout_and_stderr_keep_the_exit_code() {
     }
 }
 
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let ran = run(bare().args(["completions", shell]));
+        assert_eq!(ran.code(), 0, "{shell}: {ran:?}");
+        assert!(ran.stdout.contains("wks-wait"), "{shell}: {ran:?}");
+        assert!(ran.stdout.contains("job-id"), "{shell}: {ran:?}");
+        assert!(ran.stdout.contains("demo"), "{shell}: {ran:?}");
+    }
+    // A reader that left does not make it panic.
+    let mut child = spawn(bare().args(["completions", "bash"]));
+    drop(child.stdout.take());
+    let ran = finish(child);
+    assert_no_panic(&ran);
+}
+
 /// Starts `command` (a wait on a never-finishing job), waits for its first poll to be
 /// reported on stderr, and sends `signal`.
 fn signal_after_first_poll(command: &mut Command, signal: &str) -> Finished {
@@ -823,20 +885,7 @@ fn a_second_signal_exits_at_once_without_a_report() {
 }
 
 #[test]
-fn help_documents_the_signal_exit_codes() {
-    let ran = run(bare().arg("--help"));
-    assert_eq!(ran.code(), 0, "{ran:?}");
-    for line in [
-        "130  interrupted by SIGINT",
-        "143  interrupted by SIGTERM",
-        "129  interrupted by SIGHUP",
-    ] {
-        assert!(ran.stdout.contains(line), "{line}: {ran:?}");
-    }
-}
-
-#[test]
-fn demo_runs_the_same_path_and_exits_1_with_its_failure() {
+fn demo_says_it_is_simulated_and_exits_1_with_its_failure() {
     let ran = run(bare().args([
         "demo",
         "--desktops",
@@ -858,4 +907,98 @@ fn demo_runs_the_same_path_and_exits_1_with_its_failure() {
     );
     assert_eq!(report["failures"].as_array().unwrap().len(), 1);
     assert_eq!(report["subtasks"].as_array().unwrap().len(), 5);
+    let banner = ran.stderr.lines().next().unwrap_or_default();
+    assert!(
+        banner.starts_with("wks-wait: demo: a simulated job of 5 desktops (1 failing, about 2s)"),
+        "{ran:?}"
+    );
+    assert!(banner.contains("no cloud account"), "{ran:?}");
+    assert!(banner.contains("http://127.0.0.1:"), "{ran:?}");
+
+    let help = run(bare().args(["demo", "--help"]));
+    assert_eq!(help.code(), 0, "{help:?}");
+    assert!(help.stdout.contains("simulated job"), "{help:?}");
+    assert!(
+        help.stdout.contains("predicts when the slowest"),
+        "{help:?}"
+    );
+    assert!(help.stdout.contains("--timeout"), "{help:?}");
+    assert!(help.stdout.contains("--quiet"), "{help:?}");
+}
+
+#[test]
+fn demo_timeout_and_quiet() {
+    // Desktops of a one-hour demo appear after 3 minutes: a 1 s timeout finds none.
+    let ran = run(bare().args([
+        "demo",
+        "--duration",
+        "1h",
+        "--timeout",
+        "1s",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(ran.code(), 3, "{ran:?}");
+    let report = json(&ran);
+    assert_schema(&report);
+    assert_eq!(report["result"], "timed_out");
+
+    let ran = run(bare().args(["demo", "--duration", "1h", "--timeout", "1s", "--quiet"]));
+    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert_eq!(ran.stderr, "", "{ran:?}");
+    assert_eq!(ran.stdout.lines().count(), 1, "{ran:?}");
+    assert!(
+        ran.stdout
+            .contains(": timed out: 0 succeeded, 0 failed, 0 pending of 0 in "),
+        "{ran:?}"
+    );
+    assert_plurals(&ran.stdout);
+}
+
+#[test]
+fn help_documents_the_signal_exit_codes() {
+    let ran = run(bare().arg("--help"));
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    for line in [
+        "130  interrupted by SIGINT",
+        "143  interrupted by SIGTERM",
+        "129  interrupted by SIGHUP",
+    ] {
+        assert!(ran.stdout.contains(line), "{line}: {ran:?}");
+    }
+}
+
+/// On a terminal, the bar starts as a spinner and stays one while no subtask is listed:
+/// never a full bar at `0/0`. `script(1)` gives the binary a pseudo-terminal.
+#[test]
+fn the_progress_bar_starts_at_the_true_state() {
+    let sim = Simulator::start(Scenario::never_finishing("job-bar", 2)).unwrap();
+    // The job's subtasks are listed; an unknown job lists none.
+    for (job, expected) in [
+        ("job-bar", "0/2 finished"),
+        ("job-unlisted", "no subtasks listed yet"),
+    ] {
+        let inner = wks_wait(&sim, job, &["--timeout", "3s"]);
+        let mut line = format!("{:?}", inner.get_program());
+        for arg in inner.get_args() {
+            line.push(' ');
+            line.push_str(&format!("{arg:?}"));
+        }
+        let mut shell = Command::new("script");
+        shell.args(["-qec", &line, "/dev/null"]);
+        for (name, value) in inner.get_envs() {
+            match value {
+                Some(value) => shell.env(name, value),
+                None => shell.env_remove(name),
+            };
+        }
+        let ran = run(&mut shell);
+        assert_eq!(ran.code(), 3, "{job}: {ran:?}");
+        assert!(ran.stdout.contains(expected), "{job}: {ran:?}");
+        assert!(!ran.stdout.contains("0/0"), "{job}: {ran:?}");
+        assert!(
+            !ran.stdout.contains("[=============================="),
+            "{job}: {ran:?}"
+        );
+    }
 }

@@ -23,12 +23,12 @@ mod run;
 mod signals;
 mod text;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use wks_waiter::defaults::ENV_REGION;
+use wks_waiter::defaults::{ENV_AK, ENV_PROJECT_ID, ENV_REGION, ENV_SECURITY_TOKEN, ENV_SK};
 use wks_waiter::{Client, Credentials};
 
 use crate::args::{Cli, Command, DemoArgs, OutputFormat, WaitArgs};
@@ -48,11 +48,12 @@ fn main() -> ExitCode {
         }
     };
     let task = match cli.command {
+        Some(Command::Completions(completions)) => return print_completions(completions.shell),
         Some(Command::Demo(demo)) => Task::Demo(demo),
         None => Task::Wait(cli.wait),
     };
     let (format, quiet) = match &task {
-        Task::Demo(demo) => (demo.output, false),
+        Task::Demo(demo) => (demo.output, demo.quiet),
         Task::Wait(wait) => (wait.output, wait.quiet),
     };
     let json = format == OutputFormat::Json;
@@ -77,7 +78,12 @@ fn main() -> ExitCode {
         Task::Demo(args) => {
             // The simulator serves until dropped, at the end of this arm.
             let (job, _simulator) = match demo::prepare(&args) {
-                Ok((job, simulator)) => (Ok(job), Some(simulator)),
+                Ok((job, simulator)) => {
+                    if !quiet {
+                        output.bar_slot.print_line(&demo::banner(&args, &simulator));
+                    }
+                    (Ok(job), Some(simulator))
+                }
                 Err(error) => (Err(error), None),
             };
             wait_and_report(demo::DEMO_JOB_ID, job, &output, &interrupts)
@@ -146,6 +152,22 @@ fn usage_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// `wks-wait completions <SHELL>`: the completion script on stdout.
+fn print_completions(shell: clap_complete::Shell) -> ExitCode {
+    // Generated into memory first: clap_complete panics on a failed write, and stdout
+    // may be a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "wks-wait", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&script).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            text::eprint_line(&format!("wks-wait: cannot write the completions: {error}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `RUST_LOG` sets the level; warnings only by default. Lines go to stderr, around the
 /// progress bar when one is drawn, with the server's text escaped.
 fn init_logging(output: &Output) {
@@ -184,17 +206,13 @@ fn init_logging(output: &Output) {
 /// Configures the wait on a real job from the flags and the environment.
 fn real_job(args: WaitArgs) -> Result<Job, SetupError> {
     let poll = args.poll_policy()?;
+    check_environment(&args, |name| std::env::var_os(name))?;
     let credentials = Credentials::from_env()?;
     let mut builder = Client::builder().credentials(credentials);
-    let region = args.region.clone().or_else(|| env(ENV_REGION));
-    builder = match (&args.endpoint, region) {
+    builder = match (&args.endpoint, &args.region) {
         (Some(endpoint), _) => builder.endpoint(endpoint),
         (None, Some(region)) => builder.region(region),
-        (None, None) => {
-            return Err(
-                format!("no region: pass --region or --endpoint, or set {ENV_REGION}").into(),
-            )
-        }
+        (None, None) => builder.region(std::env::var(ENV_REGION)?.trim()),
     };
     builder = match &args.project_id {
         Some(project_id) => builder.project_id(project_id),
@@ -209,7 +227,62 @@ fn real_job(args: WaitArgs) -> Result<Job, SetupError> {
     })
 }
 
-/// An environment variable, unless unset or blank.
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Every environment variable the run needs and lacks, in one message, so a first run
+/// is not a round of fixing one variable at a time. Values are never repeated: some are
+/// secrets.
+///
+/// # Errors
+///
+/// The variables that are unset or blank (with the flag that could replace each, if any),
+/// and those that are not UTF-8.
+fn check_environment(
+    args: &WaitArgs,
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Result<(), String> {
+    let mut unset = Vec::new();
+    let mut not_utf8 = Vec::new();
+    let mut check = |name: &'static str, required: bool, alternative: &str| match lookup(name)
+        .as_deref()
+        .map(OsStr::to_str)
+    {
+        Some(Some(value)) if !value.trim().is_empty() => {}
+        Some(None) => not_utf8.push(name),
+        _ if required => unset.push(format!("{name}{alternative}")),
+        _ => {}
+    };
+    check(ENV_AK, true, "");
+    check(ENV_SK, true, "");
+    check(ENV_SECURITY_TOKEN, false, "");
+    check(
+        ENV_PROJECT_ID,
+        args.project_id.is_none(),
+        " (or pass --project-id)",
+    );
+    check(
+        ENV_REGION,
+        args.region.is_none() && args.endpoint.is_none(),
+        " (or pass --region or --endpoint)",
+    );
+    let mut problems = Vec::new();
+    match unset.as_slice() {
+        [] => {}
+        [one] => problems.push(format!("environment variable {one} is not set")),
+        many => problems.push(format!(
+            "environment variables {} are not set",
+            text::and_list(many)
+        )),
+    }
+    match not_utf8.as_slice() {
+        [] => {}
+        [one] => problems.push(format!("environment variable {one} is not valid UTF-8")),
+        many => problems.push(format!(
+            "environment variables {} are not valid UTF-8",
+            text::and_list(many)
+        )),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }

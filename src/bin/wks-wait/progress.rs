@@ -114,8 +114,10 @@ impl Display {
     pub fn start(mode: Mode, slot: BarSlot) -> Self {
         let next_poll = NextPoll::default();
         let bar = (mode == Mode::Bar).then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(bar_style(next_poll.clone()));
+            // No length yet: a spinner until a poll says how many subtasks there are,
+            // rather than a bar drawn full at 0/0.
+            let bar = ProgressBar::no_length();
+            bar.set_style(spinner_style(next_poll.clone()));
             bar.set_message("listing subtasks");
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
@@ -162,6 +164,11 @@ impl Display {
     }
 }
 
+/// Before the first poll lists a subtask: what is being done, no bar.
+fn spinner_style(next_poll: NextPoll) -> ProgressStyle {
+    style("{spinner:.cyan} {elapsed:>4} {msg}{next}", next_poll)
+}
+
 /// Once subtasks are listed: how many of them finished.
 fn bar_style(next_poll: NextPoll) -> ProgressStyle {
     style(
@@ -182,14 +189,17 @@ fn style(template: &str, next_poll: NextPoll) -> ProgressStyle {
                 let _ = match due.map(|at| at.saturating_duration_since(SystemClock.now())) {
                     None => Ok(()),
                     Some(left) if left.is_zero() => write!(out, " · polling"),
-                    Some(left) => write!(
-                        out,
-                        " · next poll in {}s",
-                        left.as_secs() + u64::from(left.subsec_nanos() > 0)
-                    ),
+                    Some(left) => write!(out, " · next poll in {}", countdown(left)),
                 };
             },
         )
+}
+
+/// Whole seconds, rounded up so the countdown never shows 0 before the poll: `5s`,
+/// `4m12s`.
+fn countdown(left: Duration) -> String {
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    format_duration(Duration::from_secs(secs))
 }
 
 /// `3 succeeded, 1 failed, 10 running, 36 waiting`.
@@ -198,6 +208,23 @@ fn describe(counts: &Counts) -> String {
         "{} succeeded, {} failed, {} running, {} waiting",
         counts.succeeded, counts.failed, counts.running, counts.waiting
     )
+}
+
+/// Shows `counts` on `bar`: a spinner while no subtask is listed, then a bar of finished
+/// subtasks out of those listed.
+fn show_counts(bar: &ProgressBar, counts: &Counts, next_poll: &NextPoll) {
+    if counts.total == 0 {
+        bar.set_message("no subtasks listed yet");
+        return;
+    }
+    let first = bar.length().is_none();
+    // Counts before the style, so the bar's first frame already shows them.
+    bar.set_message(describe(counts));
+    bar.set_length(counts.total as u64);
+    bar.set_position((counts.succeeded + counts.failed) as u64);
+    if first {
+        bar.set_style(bar_style(next_poll.clone()));
+    }
 }
 
 /// `failed: desktop-0003 (6f1c…): WKS.0209 user user-0003 already has a desktop`, with
@@ -236,9 +263,7 @@ impl Observer for Display {
             }
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
-                    bar.set_length(counts.total as u64);
-                    bar.set_position((counts.succeeded + counts.failed) as u64);
-                    bar.set_message(describe(counts));
+                    show_counts(bar, counts, &self.next_poll);
                     for failed in &progress.newly_failed {
                         bar.println(failure_line(failed));
                     }
@@ -291,5 +316,28 @@ mod tests {
         assert_eq!(Mode::choose(true, false, false), Mode::Retries);
         assert_eq!(Mode::choose(false, true, true), Mode::Quiet);
         assert_eq!(Mode::choose(false, true, false), Mode::Quiet);
+    }
+
+    #[test]
+    fn the_bar_appears_only_once_subtasks_are_listed() {
+        let bar = ProgressBar::hidden();
+        let next_poll = NextPoll::default();
+        let mut counts = Counts::default();
+        show_counts(&bar, &counts, &next_poll);
+        assert_eq!(bar.length(), None, "no bar at 0/0");
+        assert_eq!(bar.message(), "no subtasks listed yet");
+        counts.total = 4;
+        counts.running = 3;
+        counts.failed = 1;
+        show_counts(&bar, &counts, &next_poll);
+        assert_eq!((bar.position(), bar.length()), (1, Some(4)));
+        assert_eq!(bar.message(), "0 succeeded, 1 failed, 3 running, 0 waiting");
+    }
+
+    #[test]
+    fn the_countdown_is_whole_seconds_rounded_up() {
+        assert_eq!(countdown(Duration::from_millis(1)), "1s");
+        assert_eq!(countdown(Duration::from_millis(4_200)), "5s");
+        assert_eq!(countdown(Duration::from_secs(252)), "4m12s");
     }
 }

@@ -54,6 +54,18 @@ pub fn plural(n: impl Into<u64>, noun: &str) -> String {
     }
 }
 
+/// `A`, `A and B`, `A, B and C`.
+pub fn and_list(items: &[impl AsRef<str>]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
 /// Writes `line` and a newline to stderr.
 ///
 /// Unlike `eprintln!`, never panics: with stderr closed or its reader gone
@@ -100,5 +112,13 @@ mod tests {
         assert_eq!(plural(0u32, "poll"), "0 polls");
         assert_eq!(plural(1u32, "request"), "1 request");
         assert_eq!(plural(2u64, "desktop"), "2 desktops");
+    }
+
+    #[test]
+    fn lists_read_as_english() {
+        assert_eq!(and_list(&[] as &[&str]), "");
+        assert_eq!(and_list(&["A"]), "A");
+        assert_eq!(and_list(&["A", "B"]), "A and B");
+        assert_eq!(and_list(&["A", "B", "C"]), "A, B and C");
     }
 }
