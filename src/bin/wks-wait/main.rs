@@ -4,13 +4,16 @@
 //! wks-wait --job-id <ID> [--project-id <ID>] [--region <REGION> | --endpoint <URL>]
 //!          [--timeout <DURATION>] [--initial-interval <DURATION>] [--max-interval <DURATION>]
 //!          [--expect <N>] [--fail-fast] [--output text|json] [--quiet]
-//! wks-wait demo [--desktops <N>] [--fail <N>] [--duration <DURATION>] [--output text|json]
+//! wks-wait demo [--desktops <N>] [--fail <N>] [--duration <DURATION>] [--timeout <DURATION>]
+//!               [--output text|json] [--quiet]
+//! wks-wait completions <SHELL>
 //! ```
 //!
 //! Credentials come from the environment only (`HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK`,
 //! `HUAWEICLOUD_SDK_SECURITY_TOKEN`), as the official SDKs read them. Exit codes: 0 all
 //! succeeded, 1 some failed, 2 bad usage or configuration, 3 timed out, 4 API or transport
-//! error, 130 interrupted. See `wks-wait --help`.
+//! error, 128 + the signal when SIGINT (130), SIGTERM (143) or SIGHUP (129) ended the wait.
+//! See `wks-wait --help`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -284,5 +287,69 @@ fn check_environment(
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_args(flags: &[&str]) -> WaitArgs {
+        let cli = Cli::try_parse_from([&["wks-wait", "--job-id", "j"], flags].concat()).unwrap();
+        cli.wait
+    }
+
+    fn lookup(vars: &[(&str, &[u8])]) -> impl Fn(&str) -> Option<OsString> {
+        use std::os::unix::ffi::OsStringExt;
+        let vars: Vec<(String, Vec<u8>)> = vars
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
+            .collect();
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| OsString::from_vec(v.clone()))
+        }
+    }
+
+    #[test]
+    fn every_missing_variable_is_named_once() {
+        assert_eq!(
+            check_environment(&wait_args(&[]), lookup(&[])),
+            Err(
+                "environment variables HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, \
+                 HUAWEICLOUD_SDK_PROJECT_ID (or pass --project-id) and HUAWEICLOUD_SDK_REGION \
+                 (or pass --region or --endpoint) are not set"
+                    .to_owned()
+            )
+        );
+        let flags = wait_args(&["--project-id", "p", "--endpoint", "https://x"]);
+        assert_eq!(
+            check_environment(&flags, lookup(&[(ENV_AK, b"AK"), (ENV_SK, b"  ")])),
+            Err("environment variable HUAWEICLOUD_SDK_SK is not set".to_owned())
+        );
+        let complete = lookup(&[
+            (ENV_AK, b"AK"),
+            (ENV_SK, b"SK"),
+            (ENV_PROJECT_ID, b"p"),
+            (ENV_REGION, b"cn-north-4"),
+        ]);
+        assert_eq!(check_environment(&wait_args(&[]), complete), Ok(()));
+    }
+
+    #[test]
+    fn variables_that_are_not_utf8_are_named_not_shown() {
+        let flags = wait_args(&["--project-id", "p", "--region", "cn-north-4"]);
+        let vars = lookup(&[
+            (ENV_AK, b"AK"),
+            (ENV_SK, b"secret-\xff"),
+            (ENV_SECURITY_TOKEN, b"token-\xfe"),
+        ]);
+        assert_eq!(
+            check_environment(&flags, vars),
+            Err("environment variables HUAWEICLOUD_SDK_SK and \
+                 HUAWEICLOUD_SDK_SECURITY_TOKEN are not valid UTF-8"
+                .to_owned())
+        );
     }
 }
