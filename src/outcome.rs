@@ -286,7 +286,9 @@ pub struct ErrorInfo {
     pub error_msg: Option<String>,
     /// `X-Request-Id`: quote it to support.
     pub request_id: Option<String>,
-    /// What happened, in one line.
+    /// What happened: the error and its causes, joined by `": "`, exactly as the service
+    /// worded them (print it through an escaper on a terminal: it may hold control
+    /// characters the service sent).
     pub message: String,
 }
 
@@ -299,9 +301,7 @@ impl ErrorInfo {
             error_code: api.and_then(|a| a.error_code.clone()),
             error_msg: api.and_then(|a| a.error_msg.clone()),
             request_id: error.and_then(|e| e.request_id().map(str::to_owned)),
-            message: one_line(
-                &message.unwrap_or_else(|| error.map(error_chain).unwrap_or_default()),
-            ),
+            message: message.unwrap_or_else(|| error.map(error_chain).unwrap_or_default()),
         }
     }
 }
@@ -316,13 +316,6 @@ pub(crate) fn error_chain(error: &Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Newlines and other control characters become spaces: a message is one line.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// The result of waiting on a job: how it ended, every subtask's last state, and what it

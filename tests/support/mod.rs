@@ -1,15 +1,16 @@
 //! Helpers shared by the integration tests: durations, a client aimed at the simulator, a
-//! seeded generator, and a child process run under a watchdog.
+//! seeded generator, and child processes run under a watchdog (to completion, or watched
+//! line by line and signalled).
 //!
 //! Each file under `tests/` is its own crate and uses only some of these.
 #![allow(dead_code)] // Each test crate uses a different subset.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[cfg(feature = "simulator")]
 use wks_waiter::simulator::{Simulator, SimulatorBuilder};
@@ -121,26 +122,136 @@ pub fn spawn(command: &mut Command) -> Child {
 }
 
 /// Waits for `child`, reading its output; kills it and fails the test past
-/// [`CHILD_WATCHDOG`].
+/// [`CHILD_WATCHDOG`]. A stream the test took (to close it, or to read it itself) reads as
+/// empty.
 pub fn finish(mut child: Child) -> Finished {
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let out = child.stdout.take().map(read_on_thread);
+    let err = child.stderr.take().map(read_on_thread);
     let status = wait_with_watchdog(&mut child);
     Finished {
         status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: out.map(|t| t.join().unwrap()).unwrap_or_default(),
+        stderr: err.map(|t| t.join().unwrap()).unwrap_or_default(),
     }
+}
+
+fn read_on_thread(mut stream: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        // Lossy, so a test can see (and fail on) bytes that are not UTF-8.
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// A running child whose stderr is read line by line as it comes, so a test can wait for
+/// a line that shows the child reached a state (a poll done, a signal received) before
+/// acting on it, instead of sleeping and hoping.
+pub struct Watched {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: thread::JoinHandle<String>,
+    stdout: Option<thread::JoinHandle<String>>,
+    started: Instant,
+}
+
+impl Watched {
+    /// Starts `command` with piped stdout and stderr.
+    pub fn start(command: &mut Command) -> Self {
+        let mut child = spawn(command);
+        let stdout = child.stdout.take().map(read_on_thread);
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        let stderr = thread::spawn(move || {
+            let mut seen = String::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                seen.push_str(&line);
+                seen.push('\n');
+                let _ = tx.send(line);
+            }
+            seen
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+            stdout,
+            started: watchdog_start(),
+        }
+    }
+
+    /// The child's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Blocks until a stderr line contains `needle`, and returns it. Fails the test (after
+    /// killing the child) if stderr ends first or the watchdog expires.
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        loop {
+            let left = CHILD_WATCHDOG.saturating_sub(watchdog_elapsed(self.started));
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(error) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!("no stderr line containing {needle:?} ({error})");
+                }
+            }
+        }
+    }
+
+    /// Sends `signal` (a name such as `INT`, `TERM`, `HUP`) to the child.
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.pid(), signal);
+    }
+
+    /// Waits for the child to end, under the watchdog.
+    pub fn finish(mut self) -> Finished {
+        let status = wait_with_watchdog(&mut self.child);
+        Finished {
+            status,
+            stdout: self.stdout.map(|t| t.join().unwrap()).unwrap_or_default(),
+            stderr: self.stderr.join().unwrap(),
+        }
+    }
+}
+
+/// Sends `signal` (a name such as `INT`, `TERM`, `HUP`) to process `pid` with `kill(1)`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill(1) runs");
+    assert!(sent.success(), "kill -{signal} {pid} failed");
+}
+
+/// Blocks until `condition` holds, checking it every few milliseconds; fails the test
+/// with `what` past the watchdog. For states no output announces, such as a request the
+/// simulator holds.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = watchdog_start();
+    while !condition() {
+        assert!(
+            watchdog_elapsed(started) < CHILD_WATCHDOG,
+            "{what}: not within the {CHILD_WATCHDOG:?} watchdog"
+        );
+        // A watchdog's poll of a condition, not a wait for time to pass.
+        #[allow(clippy::disallowed_methods)]
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// The watchdog guards against hangs only; it is the one use of real time in the tests.
+#[allow(clippy::disallowed_methods)]
+fn watchdog_start() -> Instant {
+    Instant::now()
+}
+
+fn watchdog_elapsed(started: Instant) -> Duration {
+    watchdog_start().saturating_duration_since(started)
 }
 
 /// Runs `command` to the end under the watchdog.

@@ -24,7 +24,11 @@ Exit codes:
   2    bad usage or configuration
   3    timed out with subtasks still pending
   4    an API or transport error ended the wait (auth, permission, not found, retries exhausted)
-  130  interrupted (Ctrl-C; a second Ctrl-C exits at once without a report)";
+  130  interrupted by SIGINT (Ctrl-C)
+  143  interrupted by SIGTERM (kill, timeout, CI cancellation, service stop)
+  129  interrupted by SIGHUP (terminal closed)
+  A signal ends the wait with the partial report (result \"interrupted\" in JSON); a second
+  signal exits at once, without a report, with the code of that signal.";
 
 /// `wks-wait`: wait for a Huawei Cloud Workspace job's subtasks to finish.
 #[derive(Debug, Parser)]
@@ -54,14 +58,31 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Wait on a simulated job served by a local fake of the API: no account needed.
+    /// Wait on a simulated job served by a local fake of the API: no account, no cloud.
     ///
-    /// Starts the built-in simulator on 127.0.0.1 with one job whose desktops appear after
-    /// about 1/20 of --duration, start within 3/20 of it and finish between half of it and
-    /// all of it, then waits on that job exactly as on a real one (same output, same exit
-    /// codes; exit 1 when --fail is not 0). Polls every 1 s, backing off to 3 s, as suits a
-    /// job of seconds rather than the minutes real jobs take.
+    /// Starts the built-in simulator on 127.0.0.1 with one simulated job whose desktops
+    /// appear after about 1/20 of --duration, start within 3/20 of it and finish between
+    /// half of it and all of it, then waits on that job exactly as on a real one (same
+    /// output, same exit codes; exit 1 when --fail is not 0).
+    ///
+    /// It polls as for a real job, on a scale of seconds: while nothing predicts the end,
+    /// after 1 s, then 2 s, then every 3 s (±10 %); once desktops report their progress, it
+    /// predicts when the slowest will finish and sleeps toward that moment, polling just
+    /// after it, so one sleep can take much of --duration (about 10 s of the default 20 s).
     Demo(DemoArgs),
+    /// Print a shell completion script on stdout.
+    ///
+    /// For example: `wks-wait completions bash > ~/.local/share/bash-completion/completions/wks-wait`,
+    /// or `wks-wait completions zsh > "${fpath[1]}/_wks-wait"`.
+    Completions(CompletionsArgs),
+}
+
+/// Options of the completion scripts.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of waiting on a real job.
@@ -131,9 +152,17 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
     pub duration: Duration,
 
+    /// Give up after this long, with exit code 3 [default: 3 × --duration + 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
     /// Result format on stdout.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// Print only the summary line: no banner, no progress, no table of failures.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// The format of the result on stdout.

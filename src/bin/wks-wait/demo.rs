@@ -6,7 +6,9 @@ use wks_waiter::simulator::{Scenario, Simulator, TimelineSpec};
 use wks_waiter::{BackoffPolicy, Client, Credentials};
 
 use crate::args::DemoArgs;
+use crate::duration::format_duration;
 use crate::run::{Job, SetupError};
+use crate::text::plural;
 
 /// The simulated job.
 pub const DEMO_JOB_ID: &str = "demo-0e2dae94-23ff-449a-bb9c-1b808cf2106d";
@@ -25,6 +27,25 @@ pub fn timeline(args: &DemoArgs) -> TimelineSpec {
     spec.start_within = args.duration * 3 / 20;
     spec.finish_between = (args.duration / 2, args.duration);
     spec
+}
+
+/// Generous, but bounded should the simulator misbehave.
+fn default_timeout(duration: Duration) -> Duration {
+    duration
+        .saturating_mul(3)
+        .saturating_add(Duration::from_secs(30))
+}
+
+/// The first line of the demo, on stderr: what is simulated, and where.
+pub fn banner(args: &DemoArgs, simulator: &Simulator) -> String {
+    format!(
+        "wks-wait: demo: a simulated job of {} ({} failing, about {}) on a local fake of \
+         the API at {}; no cloud account is used",
+        plural(args.desktops, "desktop"),
+        args.fail,
+        format_duration(args.duration),
+        simulator.url()
+    )
 }
 
 /// Starts the simulator and configures the wait on its job, as a real one would be
@@ -55,8 +76,9 @@ pub fn prepare(args: &DemoArgs) -> Result<(Job, Simulator), SetupError> {
         .build()?;
     let job = Job {
         client,
-        // Generous, but bounded should the simulator misbehave.
-        max_wait: args.duration * 3 + Duration::from_secs(30),
+        max_wait: args
+            .timeout
+            .unwrap_or_else(|| default_timeout(args.duration)),
         poll: DEMO_POLL,
         expect: Some(args.desktops as usize),
         fail_fast: false,
@@ -74,7 +96,9 @@ mod tests {
             desktops,
             fail,
             duration: Duration::from_secs(secs),
+            timeout: None,
             output: OutputFormat::Json,
+            quiet: false,
         }
     }
 

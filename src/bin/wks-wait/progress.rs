@@ -8,18 +8,21 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use wks_waiter::{
     time::{Clock, SystemClock},
-    Counts, Event, EventKind,
+    Counts, DesktopFailure, Event, EventKind,
 };
 
 use crate::duration::format_duration;
-use crate::report::plural;
+use crate::text::{cell, eprint_line, escape_controls, plural};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Nothing (`--quiet`, or JSON output to a non-terminal stderr).
-    Silent,
-    /// One line per poll and per retry, for logs.
+    /// Nothing (`--quiet`). Poll lines are logged at info level.
+    Quiet,
+    /// Retries only, one line each (JSON output to a non-terminal stderr, where a script
+    /// is reading). Poll lines are logged at info level.
+    Retries,
+    /// One line per poll, per failed desktop and per retry, for logs.
     Lines,
     /// A live progress bar, for people.
     Bar,
@@ -32,17 +35,17 @@ impl Mode {
     /// person is watching it.
     pub fn choose(json: bool, quiet: bool, stderr_is_terminal: bool) -> Self {
         match (quiet, stderr_is_terminal, json) {
-            (true, _, _) => Self::Silent,
+            (true, _, _) => Self::Quiet,
             (false, true, _) => Self::Bar,
             (false, false, false) => Self::Lines,
-            (false, false, true) => Self::Silent,
+            (false, false, true) => Self::Retries,
         }
     }
 
     /// Whether this display reports retries itself (so the waiter's own retry warning
     /// would repeat it).
     pub fn reports_retries(self) -> bool {
-        self != Self::Silent
+        self != Self::Quiet
     }
 }
 
@@ -61,6 +64,14 @@ impl BarSlot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Prints `line` on stderr, above the bar when one is drawn. Never panics.
+    pub fn print_line(&self, line: &str) {
+        match self.get() {
+            Some(bar) => bar.println(line),
+            None => eprint_line(line),
+        }
     }
 }
 
@@ -94,6 +105,8 @@ pub struct Display {
     next_poll: NextPoll,
     /// The line of the last poll, printed once the next delay is known.
     pending_line: Option<String>,
+    /// Desktops that failed in the poll under way, shown with its line.
+    newly_failed: Vec<DesktopFailure>,
 }
 
 impl Display {
@@ -101,8 +114,10 @@ impl Display {
     pub fn start(mode: Mode, slot: BarSlot) -> Self {
         let next_poll = NextPoll::default();
         let bar = (mode == Mode::Bar).then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(bar_style(next_poll.clone()));
+            // No length yet: a spinner until a poll says how many subtasks there are,
+            // rather than a bar drawn full at 0/0.
+            let bar = ProgressBar::no_length();
+            bar.set_style(spinner_style(next_poll.clone()));
             bar.set_message("listing subtasks");
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
@@ -114,6 +129,7 @@ impl Display {
             bar,
             next_poll,
             pending_line: None,
+            newly_failed: Vec::new(),
         }
     }
 
@@ -130,7 +146,8 @@ impl Display {
         *self
             .next_poll
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = delay.map(|d| SystemClock.now() + d);
+            .unwrap_or_else(PoisonError::into_inner) =
+            delay.and_then(|d| SystemClock.now().checked_add(d));
     }
 
     fn flush_line(&mut self, next: Option<Duration>) {
@@ -138,37 +155,51 @@ impl Display {
             if let Some(delay) = next {
                 let _ = write!(line, "; next poll in {}", format_duration(delay));
             }
-            eprintln!("{line}");
+            eprint_line(&line);
         }
     }
 
-    fn stamp(&self, elapsed: Duration) -> String {
-        format!("wks-wait: [{}]", format_duration(elapsed))
+    fn stamp(elapsed: Duration) -> String {
+        format!("[{}]", format_duration(elapsed))
     }
 }
 
+/// Before the first poll lists a subtask: what is being done, no bar.
+fn spinner_style(next_poll: NextPoll) -> ProgressStyle {
+    style("{spinner:.cyan} {elapsed:>4} {msg}{next}", next_poll)
+}
+
+/// Once subtasks are listed: how many of them finished.
 fn bar_style(next_poll: NextPoll) -> ProgressStyle {
-    ProgressStyle::with_template(
+    style(
         "{spinner:.cyan} {elapsed:>4} [{bar:30.cyan/blue}] {pos}/{len} finished · {msg}{next}",
+        next_poll,
     )
-    // The template is a constant; it parses.
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ")
-    .with_key(
-        "next",
-        move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
-            let due = *next_poll.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = match due.map(|at| at.saturating_duration_since(SystemClock.now())) {
-                None => Ok(()),
-                Some(left) if left.is_zero() => write!(out, " · polling"),
-                Some(left) => write!(
-                    out,
-                    " · next poll in {}s",
-                    left.as_secs() + u64::from(left.subsec_nanos() > 0)
-                ),
-            };
-        },
-    )
+}
+
+fn style(template: &str, next_poll: NextPoll) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        // The templates are constants; they parse.
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+        .with_key(
+            "next",
+            move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let due = *next_poll.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = match due.map(|at| at.saturating_duration_since(SystemClock.now())) {
+                    None => Ok(()),
+                    Some(left) if left.is_zero() => write!(out, " · polling"),
+                    Some(left) => write!(out, " · next poll in {}", countdown(left)),
+                };
+            },
+        )
+}
+
+/// Whole seconds, rounded up so the countdown never shows 0 before the poll: `5s`,
+/// `4m12s`.
+fn countdown(left: Duration) -> String {
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    format_duration(Duration::from_secs(secs))
 }
 
 /// `3 succeeded, 1 failed, 10 running, 36 waiting`.
@@ -176,6 +207,35 @@ fn describe(counts: &Counts) -> String {
     format!(
         "{} succeeded, {} failed, {} running, {} waiting",
         counts.succeeded, counts.failed, counts.running, counts.waiting
+    )
+}
+
+/// Shows `counts` on `bar`: a spinner while no subtask is listed, then a bar of finished
+/// subtasks out of those listed.
+fn show_counts(bar: &ProgressBar, counts: &Counts, next_poll: &NextPoll) {
+    if counts.total == 0 {
+        bar.set_message("no subtasks listed yet");
+        return;
+    }
+    let first = bar.length().is_none();
+    // Counts before the style, so the bar's first frame already shows them.
+    bar.set_message(describe(counts));
+    bar.set_length(counts.total as u64);
+    bar.set_position((counts.succeeded + counts.failed) as u64);
+    if first {
+        bar.set_style(bar_style(next_poll.clone()));
+    }
+}
+
+/// `failed: desktop-0003 (6f1c…): WKS.0209 user user-0003 already has a desktop`, with
+/// the server's strings escaped.
+fn failure_line(failed: &DesktopFailure) -> String {
+    format!(
+        "failed: {} ({}): {} {}",
+        cell(failed.desktop_name.as_deref()),
+        cell(failed.desktop_id.as_deref()),
+        cell(failed.error_code.as_deref()),
+        cell(failed.fail_reason.as_deref()),
     )
 }
 
@@ -189,45 +249,41 @@ impl Display {
                 counts,
                 ..
             } => self.on_poll(*poll, event.elapsed, *requests, counts),
-            EventKind::SubtaskFailed { failure, .. } => {
-                if let (Mode::Bar, Some(bar)) = (self.mode, &self.bar) {
-                    bar.println(format!(
-                        "failed: {} ({}): {} {}",
-                        failure.desktop_name.as_deref().unwrap_or("-"),
-                        failure.desktop_id.as_deref().unwrap_or("-"),
-                        failure.error_code.as_deref().unwrap_or("-"),
-                        failure.fail_reason.as_deref().unwrap_or("-"),
-                    ));
-                }
-            }
+            EventKind::SubtaskFailed { failure, .. } => self.newly_failed.push(failure.clone()),
             EventKind::Sleeping { delay } => self.on_sleep(*delay),
             EventKind::Retrying { delay, error, .. } => {
-                self.on_retry(event.elapsed, &error.message, *delay)
+                self.on_retry(event.elapsed, &error.message, *delay);
             }
             _ => {}
         }
     }
 
     fn on_poll(&mut self, poll: u32, elapsed: Duration, requests: u32, counts: &Counts) {
+        let newly_failed = std::mem::take(&mut self.newly_failed);
+        let found = match counts.total {
+            0 => "no subtasks listed yet".to_owned(),
+            total => format!("{} of {total}", describe(counts)),
+        };
+        let line = format!(
+            "{} poll {poll}: {found} ({} so far)",
+            Self::stamp(elapsed),
+            plural(requests, "request"),
+        );
         match self.mode {
-            Mode::Silent => {}
+            Mode::Quiet | Mode::Retries => log::info!("{line}"),
             Mode::Lines => {
                 self.flush_line(None);
-                let found = match counts.total {
-                    0 => "no subtasks listed yet".to_owned(),
-                    total => format!("{} of {total}", describe(counts)),
-                };
-                self.pending_line = Some(format!(
-                    "{} poll {poll}: {found} ({} so far)",
-                    self.stamp(elapsed),
-                    plural(requests, "request"),
-                ));
+                for failed in &newly_failed {
+                    eprint_line(&format!("wks-wait: {}", failure_line(failed)));
+                }
+                self.pending_line = Some(format!("wks-wait: {line}"));
             }
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
-                    bar.set_length(counts.total as u64);
-                    bar.set_position(counts.finished() as u64);
-                    bar.set_message(describe(counts));
+                    show_counts(bar, counts, &self.next_poll);
+                    for failed in &newly_failed {
+                        bar.println(failure_line(failed));
+                    }
                 }
                 self.set_next_poll(None);
             }
@@ -236,7 +292,7 @@ impl Display {
 
     fn on_sleep(&mut self, delay: Duration) {
         match self.mode {
-            Mode::Silent => {}
+            Mode::Quiet | Mode::Retries => {}
             Mode::Lines => self.flush_line(Some(delay)),
             Mode::Bar => self.set_next_poll(Some(delay)),
         }
@@ -244,15 +300,16 @@ impl Display {
 
     fn on_retry(&mut self, elapsed: Duration, message: &str, delay: Duration) {
         let line = format!(
-            "{} retry in {} after: {message}",
-            self.stamp(elapsed),
+            "wks-wait: {} retry in {} after: {}",
+            Self::stamp(elapsed),
             format_duration(delay),
+            escape_controls(message)
         );
         match self.mode {
-            Mode::Silent => {}
-            Mode::Lines => {
+            Mode::Quiet => {}
+            Mode::Retries | Mode::Lines => {
                 self.flush_line(None);
-                eprintln!("{line}");
+                eprint_line(&line);
             }
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
@@ -273,8 +330,31 @@ mod tests {
         assert_eq!(Mode::choose(false, false, true), Mode::Bar);
         assert_eq!(Mode::choose(false, false, false), Mode::Lines);
         assert_eq!(Mode::choose(true, false, true), Mode::Bar);
-        assert_eq!(Mode::choose(true, false, false), Mode::Silent);
-        assert_eq!(Mode::choose(false, true, true), Mode::Silent);
-        assert_eq!(Mode::choose(false, true, false), Mode::Silent);
+        assert_eq!(Mode::choose(true, false, false), Mode::Retries);
+        assert_eq!(Mode::choose(false, true, true), Mode::Quiet);
+        assert_eq!(Mode::choose(false, true, false), Mode::Quiet);
+    }
+
+    #[test]
+    fn the_bar_appears_only_once_subtasks_are_listed() {
+        let bar = ProgressBar::hidden();
+        let next_poll = NextPoll::default();
+        let mut counts = Counts::default();
+        show_counts(&bar, &counts, &next_poll);
+        assert_eq!(bar.length(), None, "no bar at 0/0");
+        assert_eq!(bar.message(), "no subtasks listed yet");
+        counts.total = 4;
+        counts.running = 3;
+        counts.failed = 1;
+        show_counts(&bar, &counts, &next_poll);
+        assert_eq!((bar.position(), bar.length()), (1, Some(4)));
+        assert_eq!(bar.message(), "0 succeeded, 1 failed, 3 running, 0 waiting");
+    }
+
+    #[test]
+    fn the_countdown_is_whole_seconds_rounded_up() {
+        assert_eq!(countdown(Duration::from_millis(1)), "1s");
+        assert_eq!(countdown(Duration::from_millis(4_200)), "5s");
+        assert_eq!(countdown(Duration::from_secs(252)), "4m12s");
     }
 }

@@ -13,10 +13,11 @@ use wks_waiter::outcome::SubtaskOutcome;
 use wks_waiter::{DesktopFailure, JobOutcome, WaitError};
 
 use crate::duration::format_duration;
+use crate::signals::Signal;
+use crate::text::{cell, eprint_line, escape_controls, plural};
 
 /// How a run ended; decides the exit code and the JSON `result`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     /// Every subtask succeeded.
     Succeeded,
@@ -25,13 +26,11 @@ pub enum Ending {
     /// The deadline passed with subtasks pending.
     TimedOut,
     /// Bad usage or configuration: nothing was waited on.
-    #[serde(rename = "error")]
     Misconfigured,
     /// An API or transport error ended the wait.
-    #[serde(rename = "error")]
     RequestFailed,
-    /// Ctrl-C.
-    Interrupted,
+    /// A signal ended the wait.
+    Interrupted(Signal),
 }
 
 impl Ending {
@@ -43,8 +42,25 @@ impl Ending {
             Self::Misconfigured => 2,
             Self::TimedOut => 3,
             Self::RequestFailed => 4,
-            Self::Interrupted => 130,
+            Self::Interrupted(signal) => signal.exit_code(),
         }
+    }
+
+    /// The JSON `result`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+            Self::Misconfigured | Self::RequestFailed => "error",
+            Self::Interrupted(_) => "interrupted",
+        }
+    }
+}
+
+impl Serialize for Ending {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -147,20 +163,13 @@ impl ErrorReport {
     }
 }
 
-/// `error` and its `source()` chain, joined by `": "`, on one line.
+/// `error` and its `source()` chain, joined by `": "`: the exact text, for JSON; pass it
+/// through [`escape_controls`] before printing it for people.
 pub fn chain(error: &(dyn StdError + 'static)) -> String {
-    let text = std::iter::successors(Some(error), |&e| e.source())
+    std::iter::successors(Some(error), |&e| e.source())
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join(": ");
-    one_line(&text)
-}
-
-/// Control characters (newlines from a server's message) become spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .join(": ")
 }
 
 impl Report {
@@ -187,8 +196,12 @@ impl Report {
         }
     }
 
-    /// The report of a wait.
-    pub fn of_wait(job_id: &str, result: &Result<JobOutcome, WaitError>) -> Self {
+    /// The report of a wait; `signal` is the one that cancelled it, if any.
+    pub fn of_wait(
+        job_id: &str,
+        result: &Result<JobOutcome, WaitError>,
+        signal: Option<Signal>,
+    ) -> Self {
         let (ending, error) = match result {
             Ok(outcome) if outcome.is_success() => (Ending::Succeeded, None),
             Ok(_) => (Ending::Failed, None),
@@ -196,10 +209,20 @@ impl Report {
                 Ending::TimedOut,
                 last_error.as_ref().map(|e| ErrorReport::of(e)),
             ),
-            Err(WaitError::Cancelled { .. }) => (Ending::Interrupted, None),
+            Err(WaitError::Cancelled { .. }) => (
+                Ending::Interrupted(signal.unwrap_or(Signal::Interrupt)),
+                None,
+            ),
             Err(WaitError::InvalidInput(error)) => {
                 return Self::misconfigured(job_id, error);
             }
+            // The request error itself: the summary line already gives the job and the
+            // counts the wait error's own text would repeat.
+            Err(WaitError::Request { error, .. }) => {
+                (Ending::RequestFailed, Some(ErrorReport::of(error)))
+            }
+            // The wait's own record of what ended it: the job not found, no subtask in
+            // time, listings that never agreed.
             Err(error) => {
                 let mut report = ErrorReport::of(error);
                 if let Some(info) = error.partial().and_then(|p| p.error.as_ref()) {
@@ -235,14 +258,14 @@ impl Report {
     /// polls, 9 requests)`, prefixed by how the wait ended when it did not complete.
     pub fn summary(&self) -> String {
         let how = match self.result {
-            Ending::Succeeded | Ending::Failed => "",
-            Ending::TimedOut => "timed out: ",
-            Ending::Interrupted => "interrupted: ",
-            Ending::RequestFailed | Ending::Misconfigured => "stopped by an error: ",
+            Ending::Succeeded | Ending::Failed => String::new(),
+            Ending::TimedOut => "timed out: ".to_owned(),
+            Ending::Interrupted(signal) => format!("interrupted by {}: ", signal.name()),
+            Ending::RequestFailed | Ending::Misconfigured => "stopped by an error: ".to_owned(),
         };
         format!(
             "job {}: {how}{} succeeded, {} failed, {} pending of {} in {} ({}, {})",
-            self.job_id,
+            escape_controls(&self.job_id),
             self.succeeded,
             self.failed,
             self.pending,
@@ -258,7 +281,7 @@ impl Report {
         if self.failures.is_empty() {
             return String::new();
         }
-        let cell = |value: &Option<String>| one_line(value.as_deref().unwrap_or("-"));
+        let cell = |value: &Option<String>| cell(value.as_deref()).into_owned();
         let mut rows = vec![[
             "DESKTOP NAME".to_owned(),
             "DESKTOP ID".to_owned(),
@@ -309,7 +332,10 @@ impl Report {
                 Ending::TimedOut => "last error: ",
                 _ => "",
             };
-            eprintln!("wks-wait: {what}{}", error.message);
+            eprint_line(&format!(
+                "wks-wait: {what}{}",
+                escape_controls(&error.message)
+            ));
         }
     }
 
@@ -324,15 +350,6 @@ impl Report {
             }
         }
         out.flush()
-    }
-}
-
-/// `1 poll`, `2 polls`.
-pub fn plural(n: u32, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
 
@@ -389,7 +406,11 @@ mod tests {
         report.polls = 9;
         report.requests = 9;
         report.failures = vec![
-            failure(Some("desk-long-name-01"), "WKS.0001", "quota\nexceeded"),
+            failure(
+                Some("desk-long-name-01"),
+                "WKS.0001",
+                "quota\u{1b}[2Jexceeded",
+            ),
             failure(None, "WKS.00000002", "no capacity"),
         ];
         report
@@ -409,6 +430,14 @@ mod tests {
             report.summary(),
             "job job-1: timed out: 48 succeeded, 2 failed, 0 pending of 50 in 21.4s (1 poll, 1 request)"
         );
+        report.result = Ending::Interrupted(Signal::Terminate);
+        report.polls = 0;
+        report.requests = 0;
+        report.elapsed_ms = 3_723_000;
+        assert_eq!(
+            report.summary(),
+            "job job-1: interrupted by SIGTERM: 48 succeeded, 2 failed, 0 pending of 50 in 1h02m03s (0 polls, 0 requests)"
+        );
     }
 
     #[test]
@@ -417,7 +446,7 @@ mod tests {
         assert_eq!(
             table,
             "DESKTOP NAME       DESKTOP ID            USER   ERROR CODE    REASON\n\
-             desk-long-name-01  id-desk-long-name-01  alice  WKS.0001      quota exceeded\n\
+             desk-long-name-01  id-desk-long-name-01  alice  WKS.0001      quota\\u{1b}[2Jexceeded\n\
              -                  id-x                  alice  WKS.00000002  no capacity\n"
         );
         let mut empty = report();
@@ -462,6 +491,7 @@ mod tests {
             }
         }
         let error = Outer(std::io::Error::other("inner\nline"));
-        assert_eq!(chain(&error), "outer: inner line");
+        assert_eq!(chain(&error), "outer: inner\nline");
+        assert_eq!(escape_controls(&chain(&error)), "outer: inner\\nline");
     }
 }

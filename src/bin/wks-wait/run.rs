@@ -8,6 +8,7 @@ use wks_waiter::{BackoffPolicy, Cancellation, Client, Waiter};
 
 use crate::progress::{BarSlot, Display, Mode};
 use crate::report::Report;
+use crate::signals::Interrupts;
 
 /// A configuration error, or any error met before the wait starts.
 pub type SetupError = Box<dyn StdError>;
@@ -42,43 +43,34 @@ pub struct Output {
 }
 
 /// Waits on `job` (or reports why it could not be set up), prints the report, and returns
-/// the exit code.
-pub fn wait_and_report(job_id: &str, job: Result<Job, SetupError>, output: &Output) -> u8 {
-    let report = match job.and_then(build_waiter) {
+/// the exit code. The first signal of `interrupts` cancels the wait.
+pub fn wait_and_report(
+    job_id: &str,
+    job: Result<Job, SetupError>,
+    output: &Output,
+    interrupts: &Interrupts,
+) -> u8 {
+    let report = match job.and_then(|job| build_waiter(job, interrupts.cancellation())) {
         Err(error) => Report::misconfigured(job_id, error.as_ref()),
         Ok(waiter) => {
-            on_interrupt(waiter.cancellation());
             let mut display = Display::start(output.progress, output.bar_slot.clone());
             let result = waiter.wait_with(job_id, |event| display.on_event(event));
             display.finish();
-            Report::of_wait(job_id, &result)
+            Report::of_wait(job_id, &result, interrupts.received())
         }
     };
     report.print(output.json, output.quiet);
     report.result.exit_code()
 }
 
-fn build_waiter(job: Job) -> Result<Waiter<Client>, SetupError> {
+fn build_waiter(job: Job, cancel: Cancellation) -> Result<Waiter<Client>, SetupError> {
     let mut builder = Waiter::builder(job.client)
         .max_wait(job.max_wait)
         .poll(job.poll)
-        .fail_fast(job.fail_fast);
+        .fail_fast(job.fail_fast)
+        .cancellation(cancel);
     if let Some(n) = job.expect {
         builder = builder.expect_subtasks(n);
     }
     Ok(builder.build()?)
-}
-
-/// The first Ctrl-C cancels the wait, which then reports what it knows and exits 130; a
-/// second one, for a request stuck in flight, exits at once.
-fn on_interrupt(cancel: Cancellation) {
-    let installed = ctrlc::set_handler(move || {
-        if cancel.is_cancelled() {
-            std::process::exit(130);
-        }
-        cancel.cancel();
-    });
-    if let Err(error) = installed {
-        log::warn!("Ctrl-C will end the process without a report: {error}");
-    }
 }
