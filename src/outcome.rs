@@ -10,8 +10,8 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 use crate::model::{JobDetails, JobStatus, Subtask, SubtaskStatus};
 
-/// How a job's wait ended. Serialized as `succeeded`, `failed`, `timed_out`, `error` or
-/// `interrupted`.
+/// How a job's wait ended. Serialized as `succeeded`, `failed`, `timed_out`, `pending`,
+/// `error` or `interrupted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -23,6 +23,8 @@ pub enum JobResult {
     Failed,
     /// The deadline passed with subtasks pending.
     TimedOut,
+    /// A one-poll [`check`](crate::Waiter::check) found subtasks pending.
+    Pending,
     /// An API or transport error, an unknown job, or a service that never answered
     /// consistently ended the wait.
     Error,
@@ -42,9 +44,10 @@ impl JobResult {
         match self {
             Self::Succeeded => 0,
             Self::Failed => 1,
-            Self::TimedOut => 2,
-            Self::Error => 3,
-            Self::Interrupted => 4,
+            Self::Pending => 2,
+            Self::TimedOut => 3,
+            Self::Error => 4,
+            Self::Interrupted => 5,
         }
     }
 
@@ -54,6 +57,7 @@ impl JobResult {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::TimedOut => "timed_out",
+            Self::Pending => "pending",
             Self::Error => "error",
             Self::Interrupted => "interrupted",
         }
@@ -293,7 +297,19 @@ pub struct ErrorInfo {
 }
 
 impl ErrorInfo {
-    /// Describes `error` under `message` (one line; the error's own text when `None`).
+    /// Describes any error: its `source()` chain as the message, and the status, code,
+    /// message and request id of the first [`Error`] in the chain.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Self {
+        let api_error = std::iter::successors(Some(error), |&e| e.source())
+            .find_map(|e| e.downcast_ref::<Error>());
+        let chain = std::iter::successors(Some(error), |&e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        Self::new(Some(chain), api_error)
+    }
+
+    /// Describes `error` under `message` (the error's own text when `None`).
     pub(crate) fn new(message: Option<String>, error: Option<&Error>) -> Self {
         let api = error.and_then(Error::api);
         Self {
@@ -348,6 +364,22 @@ pub struct JobOutcome {
 }
 
 impl JobOutcome {
+    /// The outcome of a wait on `job_id` that never started (a bad configuration, say):
+    /// no subtask, result [`JobResult::Error`], and `error`.
+    pub fn not_started(job_id: &str, error: ErrorInfo) -> Self {
+        Self {
+            job_id: job_id.to_owned(),
+            result: JobResult::Error,
+            subtasks: Vec::new(),
+            job: None,
+            error: Some(error),
+            elapsed: Duration::ZERO,
+            polls: 0,
+            requests: 0,
+            bytes: 0,
+        }
+    }
+
     /// Counts per state.
     pub fn counts(&self) -> Counts {
         Counts::of(&self.subtasks)

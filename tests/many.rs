@@ -378,3 +378,43 @@ proptest! {
         prop_assert_eq!(outcome.jobs.len(), jobs);
     }
 }
+
+#[test]
+fn a_check_polls_once_and_says_what_is_decided() {
+    let spec = |minutes: u64| TimelineSpec {
+        finish_between: (mins(minutes), mins(minutes)),
+        start_within: Duration::ZERO,
+        ..TimelineSpec::new(3)
+    };
+    let scenario = Scenario::new()
+        .job(JobPlan::generate("running", &spec(30)))
+        .job(JobPlan::generate("done", &spec(0)));
+    let rig = Rig::new(scenario, FaultPlan::new());
+    let waiter = rig.waiter().build().unwrap();
+    let outcome = waiter.check(&["running", "done", "unknown"]).unwrap();
+    assert_eq!(outcome.job("running").unwrap().result, JobResult::Pending);
+    assert_eq!(outcome.job("done").unwrap().result, JobResult::Succeeded);
+    assert_eq!(outcome.job("unknown").unwrap().result, JobResult::Error);
+    assert_eq!(outcome.polls, 1);
+    assert!(rig.sleeper.sleeps().is_empty(), "never sleeps");
+    let value = serde_json::to_value(outcome.job("running").unwrap()).unwrap();
+    assert_eq!(value["result"], "pending");
+}
+
+#[test]
+fn a_job_already_finished_when_the_wait_starts_is_found_at_once() {
+    // Its subtasks are all SUCCESS: the status-filtered project-wide listing hides them.
+    let done = TimelineSpec {
+        finish_between: (Duration::ZERO, Duration::ZERO),
+        start_within: Duration::ZERO,
+        ..TimelineSpec::new(4)
+    };
+    let scenario = batch(2, 10, 0).job(JobPlan::generate("done", &done));
+    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let outcome = rig.wait_all(&["batch-1", "batch-2", "done"]);
+    assert!(outcome.is_success(), "{outcome:?}");
+    let finished = outcome.job("done").unwrap();
+    assert_eq!(finished.counts().succeeded, 4);
+    assert_eq!(finished.elapsed, Duration::ZERO, "at the first poll");
+    assert_exact(&outcome, &truth(&scenario));
+}

@@ -104,7 +104,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
     /// Reads one project-wide filtered listing for the jobs `project` (falling back to a
     /// listing per job when it cannot serve) and a filtered listing of their own for the
     /// jobs `own`, and returns the jobs whose filtered listing shows nothing unfinished,
-    /// which a full listing must now confirm.
+    /// which a full read must now confirm (or, for a job never read in full, find).
     pub(super) fn read_filtered(
         &mut self,
         project: &[usize],
@@ -147,9 +147,12 @@ impl<A: JobsApi> Run<'_, '_, A> {
             .chain(own)
             .copied()
             .filter(|&i| {
+                // Nothing unfinished listed: a job seen before has finished (or is about
+                // to be confirmed otherwise); a job never read in full may hold only
+                // finished subtasks, which the filter hides.
                 let job = &self.jobs[i];
                 let standing = job.store.standing();
-                job.is_active() && standing.known > 0 && standing.pending == 0
+                job.is_active() && standing.pending == 0 && (standing.known > 0 || !job.saw_full)
             })
             .collect())
     }

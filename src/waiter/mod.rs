@@ -452,6 +452,35 @@ impl<A: JobsApi> Waiter<A> {
         Ok(run.into_outcome())
     }
 
+    /// Polls once, without waiting: the jobs whose result one poll cycle decides are
+    /// [`Succeeded`](JobResult::Succeeded) or [`Failed`](JobResult::Failed) (or end with an
+    /// error, as in a wait), the others [`Pending`](JobResult::Pending). For scripts that
+    /// poll on their own schedule (cron, CI stages). Retries of a failing request still
+    /// happen, within `max_wait`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_all`](Self::wait_all).
+    pub fn check(&self, job_ids: &[&str]) -> Result<WaitOutcome, WaitError> {
+        self.check_with(job_ids, |_| {})
+    }
+
+    /// Like [`check`](Self::check), calling `on_event` with every [`Event`].
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_all`](Self::wait_all).
+    pub fn check_with(
+        &self,
+        job_ids: &[&str],
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<WaitOutcome, WaitError> {
+        validate_ids(job_ids)?;
+        let mut run = Run::new(self, job_ids, Some(&mut on_event));
+        run.run_once();
+        Ok(run.into_outcome())
+    }
+
     /// Like [`wait_all`](Self::wait_all), calling `on_event` with every [`Event`].
     ///
     /// # Errors
@@ -499,6 +528,8 @@ enum End {
     /// The job failed as a whole, per its details.
     JobFailed,
     TimedOut(Option<Error>),
+    /// A one-poll check left it undecided.
+    Pending,
     Failed(Error),
     /// The error that stopped the wait came while another job was being polled.
     FailedElsewhere(Option<ErrorInfo>),
@@ -517,6 +548,7 @@ impl End {
             Self::Decided(result) => *result,
             Self::JobFailed => JobResult::Failed,
             Self::TimedOut(_) => JobResult::TimedOut,
+            Self::Pending => JobResult::Pending,
             Self::Cancelled => JobResult::Interrupted,
             Self::Failed(_)
             | Self::FailedElsewhere(_)
@@ -718,6 +750,26 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             if self.config.cancel.is_cancelled() {
                 self.stop_all(Stop::Cancelled);
                 return;
+            }
+        }
+    }
+
+    /// One poll cycle; the jobs it leaves undecided are pending.
+    fn run_once(&mut self) {
+        let jobs = self.jobs.iter().map(|j| j.id.clone()).collect();
+        self.emit(EventKind::Started {
+            jobs,
+            max_wait: self.config.max_wait,
+        });
+        if let Err(stop) = self.poll() {
+            self.stop_all(stop);
+            return;
+        }
+        self.polls += 1;
+        self.report_poll();
+        for index in 0..self.jobs.len() {
+            if self.jobs[index].is_active() {
+                self.finish_job(index, End::Pending);
             }
         }
     }
@@ -1308,6 +1360,11 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 last_error,
                 partial,
             }),
+            // Only `check` leaves a job pending.
+            End::Pending => Err(WaitError::TimedOut {
+                last_error: None,
+                partial,
+            }),
             End::Failed(error) => Err(WaitError::Request { error, partial }),
             // Only a wait on several jobs shares one job's error with the others.
             End::FailedElsewhere(info) => Err(WaitError::Inconsistent {
@@ -1336,7 +1393,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
 /// What the outcome says of the error that ended job `job`.
 fn error_info(end: &End, job: &JobRun) -> Option<ErrorInfo> {
     match end {
-        End::Decided(_) | End::Cancelled => None,
+        End::Decided(_) | End::Cancelled | End::Pending => None,
         End::JobFailed => {
             let summary = job.summary.as_ref();
             Some(ErrorInfo::new(
