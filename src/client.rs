@@ -138,7 +138,7 @@ fn without_password(url: &str) -> String {
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] when `region` is not of the form `xx-yyyy-N`.
-pub fn region_endpoint(region: &str) -> Result<String, Error> {
+pub(crate) fn region_endpoint(region: &str) -> Result<String, Error> {
     let valid = !region.is_empty()
         && region.len() <= 32
         && region

@@ -33,6 +33,9 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Time arithmetic on durations from settings, answers and files must never panic.
+#![warn(clippy::unchecked_time_subtraction)]
+#![warn(unreachable_pub, missing_debug_implementations)]
 
 pub mod budget;
 mod client;

@@ -158,9 +158,10 @@ impl ManualClock {
         Self::new(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
     }
 
-    /// Moves time forward.
+    /// Moves time forward (saturating: time does not wrap).
     pub fn advance(&self, by: Duration) {
-        *self.offset.lock().unwrap_or_else(PoisonError::into_inner) += by;
+        let mut offset = self.offset.lock().unwrap_or_else(PoisonError::into_inner);
+        *offset = offset.saturating_add(by);
     }
 
     /// Virtual time passed since creation.
@@ -171,11 +172,13 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
-        self.start + self.elapsed()
+        add_or_far(self.start, self.elapsed())
     }
 
     fn system_time(&self) -> SystemTime {
-        self.wall_start + self.elapsed()
+        self.wall_start
+            .checked_add(self.elapsed())
+            .unwrap_or(self.wall_start)
     }
 }
 

@@ -773,8 +773,8 @@ impl DesktopDoc {
                     format!("{path}.{name}"),
                     format!(
                         "{:?} is before start_at ({:?})",
-                        value - base,
-                        start_at - base
+                        value.saturating_sub(base),
+                        start_at.saturating_sub(base)
                     ),
                 ));
             }

@@ -100,7 +100,12 @@ pub(super) struct Limiter {
 impl Limiter {
     /// Counts a request of `caller` at `at` under `limit`, or says how long until one
     /// would be allowed.
-    pub fn admit(&mut self, caller: &str, limit: RateLimit, at: Duration) -> Result<(), Duration> {
+    pub(super) fn admit(
+        &mut self,
+        caller: &str,
+        limit: RateLimit,
+        at: Duration,
+    ) -> Result<(), Duration> {
         let window = self.windows.entry(caller.to_owned()).or_default();
         // Concurrent HTTP requests may reach here slightly out of arrival order; time in a
         // window never runs backwards.

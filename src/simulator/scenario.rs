@@ -542,7 +542,9 @@ impl JobPlan {
                 let start_at =
                     visible_at.saturating_add(uniform_below(&mut rng, spec.start_within));
                 let end_at = shift
-                    .saturating_add(early + uniform_below(&mut rng, late - early))
+                    .saturating_add(
+                        early.saturating_add(uniform_below(&mut rng, late.saturating_sub(early))),
+                    )
                     .max(start_at);
                 let outcome = if fails {
                     failure(rng.below(FAILURE_KINDS), &user_name)
@@ -552,9 +554,13 @@ impl JobPlan {
                 let (end_at, nominal_end) = match (fails, spec.failures_between) {
                     (true, Some(window)) => {
                         let (from, to) = ordered(window);
-                        let fail_at = shift
-                            .saturating_add(from + uniform_below(&mut extra, to - from))
-                            .clamp(start_at, end_at);
+                        let fail_at =
+                            shift
+                                .saturating_add(from.saturating_add(uniform_below(
+                                    &mut extra,
+                                    to.saturating_sub(from),
+                                )))
+                                .clamp(start_at, end_at);
                         (fail_at, Some(end_at).filter(|end| *end != fail_at))
                     }
                     _ => (end_at, None),
@@ -764,7 +770,7 @@ pub(super) struct Render<'a> {
 impl Render<'_> {
     /// What [`Scenario::snapshot`] uses: the default project, virtual zero at
     /// 2026-01-01T00:00:00Z (the wall time of [`ManualClock::at_2026`](crate::test_util::ManualClock::at_2026)).
-    pub fn standalone() -> Render<'static> {
+    pub(super) fn standalone() -> Render<'static> {
         Render {
             project_id: DEFAULT_PROJECT_ID,
             wall_zero: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
@@ -772,7 +778,7 @@ impl Render<'_> {
     }
 
     /// `YYYY-MM-DD hh:mm:ss`, as the service writes times.
-    pub fn wall_time(&self, at: Duration) -> String {
+    pub(super) fn wall_time(&self, at: Duration) -> String {
         // Saturates at the last second of year 9999 rather than overflowing.
         let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
         let sdk = format_sdk_date(self.wall_zero.checked_add(at).unwrap_or(last).min(last));
@@ -803,7 +809,7 @@ pub(super) struct Listed<'a> {
 
 impl Listed<'_> {
     /// The subtask as the service writes it: `end_time` is `""` until it ends.
-    pub fn to_json(&self, render: &Render<'_>) -> Value {
+    pub(super) fn to_json(&self, render: &Render<'_>) -> Value {
         let time = |at: Option<Duration>| at.map(|t| render.wall_time(t)).unwrap_or_default();
         let mut value = json!({
             "id": self.desktop.subtask_id,
@@ -1009,7 +1015,8 @@ mod tests {
         assert_eq!(running.process, Some(35));
         assert_eq!(running.begin_time.as_deref(), Some("2026-01-01 00:00:10"));
         assert_eq!(running.end_time, None);
-        let almost = &scenario.snapshot(None, secs(110) - Duration::from_millis(1))[0];
+        let almost =
+            &scenario.snapshot(None, secs(110).saturating_sub(Duration::from_millis(1)))[0];
         assert_eq!(almost.process, Some(99));
         let done = &scenario.snapshot(None, secs(110))[0];
         assert_eq!(done.status, Some(SubtaskStatus::Success));

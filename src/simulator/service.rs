@@ -70,7 +70,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -94,7 +94,7 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    pub fn simulated() -> Self {
+    pub(super) fn simulated() -> Self {
         Self {
             project_id: DEFAULT_PROJECT_ID.to_owned(),
             keys: vec![(
@@ -112,11 +112,11 @@ impl Identity {
     }
 
     /// The primary key pair.
-    pub fn key(&self) -> &AccessKey {
+    pub(super) fn key(&self) -> &AccessKey {
         &self.keys[0].0
     }
 
-    pub fn key_mut(&mut self) -> &mut AccessKey {
+    pub(super) fn key_mut(&mut self) -> &mut AccessKey {
         &mut self.keys[0].0
     }
 
@@ -300,7 +300,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Service {
-    pub fn new(
+    pub(super) fn new(
         scenario: Scenario,
         faults: FaultPlan,
         identity: Identity,
@@ -319,24 +319,24 @@ impl Service {
     }
 
     /// Appends a JSON line per request to `sink` from now on.
-    pub fn log_to(&mut self, sink: Box<dyn Write + Send>) {
+    pub(super) fn log_to(&mut self, sink: Box<dyn Write + Send>) {
         self.sink = Some(Mutex::new(sink));
     }
 
-    pub fn identity(&self) -> &Identity {
+    pub(super) fn identity(&self) -> &Identity {
         &self.identity
     }
 
-    pub fn identity_mut(&mut self) -> &mut Identity {
+    pub(super) fn identity_mut(&mut self) -> &mut Identity {
         &mut self.identity
     }
 
-    pub fn scenario(&self) -> &Scenario {
+    pub(super) fn scenario(&self) -> &Scenario {
         &self.scenario
     }
 
     /// Every request so far, by index.
-    pub fn requests(&self) -> Vec<RequestRecord> {
+    pub(super) fn requests(&self) -> Vec<RequestRecord> {
         let mut records = lock(&self.log).records.clone();
         records.sort_by_key(|r| r.index);
         records
@@ -344,7 +344,7 @@ impl Service {
 
     /// Answers `request`, received at virtual time `at` when the wall clock read `wall`,
     /// and records it.
-    pub fn handle(&self, request: &Request<'_>, at: Duration, wall: SystemTime) -> Reply {
+    pub(super) fn handle(&self, request: &Request<'_>, at: Duration, wall: SystemTime) -> Reply {
         let index = {
             let mut log = lock(&self.log);
             log.next_index += 1;

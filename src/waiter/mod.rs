@@ -744,7 +744,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 self.stop_all(Stop::Deadline(None));
                 return;
             }
-            let delay = self.next_delay(now).min(self.deadline - now);
+            let delay = self
+                .next_delay(now)
+                .min(self.deadline.saturating_duration_since(now));
             self.emit(EventKind::Sleeping { delay });
             self.config.sleeper.sleep(delay, &self.config.cancel);
             if self.config.cancel.is_cancelled() {
@@ -1210,7 +1212,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             predictive: config.predictive,
             listening: self.listening(),
         };
-        let appear_by = self.start + config.first_subtask_within;
+        let appear_by = crate::time::add_or_far(self.start, config.first_subtask_within);
         let needs = self.jobs.iter_mut().filter(|j| j.is_active()).map(|job| {
             if let Some(soon) = job.recheck {
                 timing::Need::Soon(soon)
@@ -1244,7 +1246,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 return Err(Stop::Cancelled);
             }
             let now = self.now();
-            if now > self.deadline + PAGE_GRACE {
+            if now > crate::time::add_or_far(self.deadline, PAGE_GRACE) {
                 return Err(Stop::Deadline(None));
             }
             if let Some(budget) = config.budget.clone() {
