@@ -80,7 +80,7 @@ impl JobsApi for Pages {
         let body = self
             .bodies
             .get(index)
-            .map_or(&b"{\"total_count\":0}"[..], Vec::as_slice);
+            .map_or(&b"{\"total_count\":0,\"jobs\":[]}"[..], Vec::as_slice);
         let page = SubtaskPage::from_json(body).expect("bench pages are valid");
         assert!(page.total_count as usize == self.total);
         Ok(FetchedPage::new(page, body.len(), None))
