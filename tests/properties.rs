@@ -10,6 +10,10 @@ use wks_waiter::{
     Credentials, Subtask,
 };
 
+mod support;
+
+use support::Rng;
+
 const VALID_PAGE: &str = r#"{"total_count":2,"jobs":[{"status":"RUNNING","process":40,
 "entities":{"user_name":"user-test-01","product_id":"workspace.c2.large.windows",
 "desktop_id":"9d30c8ac-77b5-4453-80da-8f027223ee99","desktop_name":"d1"},
@@ -172,10 +176,9 @@ proptest! {
     ) {
         let mut shuffled = pairs.clone();
         // A deterministic shuffle from the seed.
-        let mut state = seed;
+        let mut rng = Rng(seed);
         for i in (1..shuffled.len()).rev() {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            shuffled.swap(i, (state >> 33) as usize % (i + 1));
+            shuffled.swap(i, rng.below(i as u64 + 1) as usize);
         }
         let canonical = |p: &[(String, String)]| canonical_query(p.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         prop_assert_eq!(canonical(&pairs), canonical(&shuffled));
