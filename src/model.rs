@@ -25,8 +25,10 @@
 //! [`Error::Decode`]: crate::Error::Decode
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -117,8 +119,9 @@ impl<'de> Deserialize<'de> for SubtaskStatus {
 pub struct Entities {
     /// Desktop ID.
     pub desktop_id: Option<String>,
-    /// Product (flavor) ID, e.g. `workspace.c2.large.windows`.
-    pub product_id: Option<String>,
+    /// Product (flavor) ID, e.g. `workspace.c2.large.windows`; shared by the subtasks of
+    /// a page that repeat it (see [`Subtask::job_id`]).
+    pub product_id: Option<Arc<str>>,
     /// The desktop's user.
     pub user_name: Option<String>,
     /// Desktop name.
@@ -137,7 +140,7 @@ pub struct Subtask {
     /// Subtask ID.
     pub id: Option<String>,
     /// Task type, e.g. `createDesktops`.
-    pub job_type: Option<String>,
+    pub job_type: Option<Arc<str>>,
     /// What the subtask operates on.
     pub entities: Option<Entities>,
     /// Start time, `YYYY-MM-DD hh:mm:ss` as the service writes it.
@@ -152,11 +155,16 @@ pub struct Subtask {
     /// Why a failed subtask failed.
     pub fail_reason: Option<String>,
     /// IP of the server executing the task.
-    pub host: Option<String>,
+    pub host: Option<Arc<str>>,
     /// Owning project.
-    pub project_id: Option<String>,
+    pub project_id: Option<Arc<str>>,
     /// Parent job.
-    pub job_id: Option<String>,
+    ///
+    /// This, `job_type`, `project_id`, `host` and `entities.product_id` are the same for
+    /// many subtasks of a page: they are shared (`Arc<str>`), decoded once for a run of
+    /// subtasks repeating them, which spares five of the dozen allocations a subtask
+    /// otherwise costs on every poll. Read them with `as_deref()`.
+    pub job_id: Option<Arc<str>>,
     /// Progress, 0..=100: a JSON integer, or a string holding one (`"50"`); anything else,
     /// values above 100 included, reads as `None`.
     pub process: Option<u32>,
@@ -426,6 +434,47 @@ fn loose<'de, T: Loose, A: MapAccess<'de>>(map: &mut A) -> Result<Option<T>, A::
     Ok(map.next_value::<Lenient<T>>()?.0)
 }
 
+/// Reads the next value of `map` as a string field shared with the subtasks around it.
+fn repeated<'de, const FIELD: usize, A: MapAccess<'de>>(
+    map: &mut A,
+) -> Result<Option<Arc<str>>, A::Error> {
+    Ok(loose::<Repeated<FIELD>, _>(map)?.map(|r| r.0))
+}
+
+/// The fields whose values repeat from subtask to subtask of a page.
+const JOB_ID: usize = 0;
+const JOB_TYPE: usize = 1;
+const PROJECT_ID: usize = 2;
+const HOST: usize = 3;
+const PRODUCT_ID: usize = 4;
+
+thread_local! {
+    /// The last value of each repeating field decoded on this thread. Consecutive
+    /// subtasks of a page share these values, so remembering one value per field finds
+    /// nearly every repeat without hashing; a stale entry costs one comparison.
+    static LAST: RefCell<[Option<Arc<str>>; 5]> = const { RefCell::new([const { None }; 5]) };
+}
+
+/// A string field whose value is shared with the last subtask that had the same one.
+struct Repeated<const FIELD: usize>(Arc<str>);
+
+impl<const FIELD: usize> Loose for Repeated<FIELD> {
+    fn from_str(text: &str) -> Option<Self> {
+        if text.is_empty() {
+            return None;
+        }
+        let shared = LAST.with_borrow_mut(|last| match &last[FIELD] {
+            Some(value) if **value == *text => value.clone(),
+            _ => {
+                let value: Arc<str> = Arc::from(text);
+                last[FIELD] = Some(value.clone());
+                value
+            }
+        });
+        Some(Self(shared))
+    }
+}
+
 fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
     map.next_value::<IgnoredAny>().map(drop)
 }
@@ -436,7 +485,7 @@ impl Object for Entities {
     fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
         match key {
             "desktop_id" => self.desktop_id = loose(map)?,
-            "product_id" => self.product_id = loose(map)?,
+            "product_id" => self.product_id = repeated::<PRODUCT_ID, _>(map)?,
             "user_name" => self.user_name = loose(map)?,
             "desktop_name" => self.desktop_name = loose(map)?,
             "ip_address" => self.ip_address = loose(map)?,
@@ -452,16 +501,16 @@ impl Object for Subtask {
     fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
         match key {
             "id" => self.id = loose(map)?,
-            "job_type" => self.job_type = loose(map)?,
+            "job_type" => self.job_type = repeated::<JOB_TYPE, _>(map)?,
             "entities" => self.entities = loose(map)?,
             "begin_time" => self.begin_time = loose(map)?,
             "end_time" => self.end_time = loose(map)?,
             "status" => self.status = loose(map)?,
             "error_code" => self.error_code = loose(map)?,
             "fail_reason" => self.fail_reason = loose(map)?,
-            "host" => self.host = loose(map)?,
-            "project_id" => self.project_id = loose(map)?,
-            "job_id" => self.job_id = loose(map)?,
+            "host" => self.host = repeated::<HOST, _>(map)?,
+            "project_id" => self.project_id = repeated::<PROJECT_ID, _>(map)?,
+            "job_id" => self.job_id = repeated::<JOB_ID, _>(map)?,
             "process" => self.process = loose::<Percent, _>(map)?.map(|p| p.0),
             "attach_user" => self.attach_user = loose(map)?,
             "entity" => self.entity = loose(map)?,
@@ -875,7 +924,7 @@ impl Serialize for Entities {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         put(&mut map, "desktop_id", &self.desktop_id)?;
-        put(&mut map, "product_id", &self.product_id)?;
+        put(&mut map, "product_id", &self.product_id.as_deref())?;
         put(&mut map, "user_name", &self.user_name)?;
         put(&mut map, "desktop_name", &self.desktop_name)?;
         put(&mut map, "ip_address", &self.ip_address)?;
@@ -887,16 +936,16 @@ impl Serialize for Subtask {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         put(&mut map, "id", &self.id)?;
-        put(&mut map, "job_type", &self.job_type)?;
+        put(&mut map, "job_type", &self.job_type.as_deref())?;
         put(&mut map, "entities", &self.entities)?;
         put(&mut map, "begin_time", &self.begin_time)?;
         put(&mut map, "end_time", &self.end_time)?;
         put(&mut map, "status", &self.status)?;
         put(&mut map, "error_code", &self.error_code)?;
         put(&mut map, "fail_reason", &self.fail_reason)?;
-        put(&mut map, "host", &self.host)?;
-        put(&mut map, "project_id", &self.project_id)?;
-        put(&mut map, "job_id", &self.job_id)?;
+        put(&mut map, "host", &self.host.as_deref())?;
+        put(&mut map, "project_id", &self.project_id.as_deref())?;
+        put(&mut map, "job_id", &self.job_id.as_deref())?;
         put(&mut map, "process", &self.process)?;
         put(&mut map, "attach_user", &self.attach_user)?;
         put(&mut map, "entity", &self.entity)?;
@@ -1142,6 +1191,27 @@ mod tests {
         for bad in ["[]", "\"job\"", "null", "{\"id\":"] {
             assert!(JobDetails::from_json(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn repeated_values_are_shared_not_copied() {
+        let page = SubtaskPage::from_json(
+            br#"{"total_count":3,"jobs":[
+                {"id":"a","job_id":"j1","job_type":"createDesktops","entities":{"product_id":"p"}},
+                {"id":"b","job_id":"j1","job_type":"createDesktops","entities":{"product_id":"p"}},
+                {"id":"c","job_id":"j2","job_type":"","entities":{"product_id":"p"}}]}"#,
+        )
+        .unwrap();
+        let [a, b, c] = &page.jobs[..] else {
+            panic!("{page:?}")
+        };
+        let (a_job, b_job) = (a.job_id.as_ref().unwrap(), b.job_id.as_ref().unwrap());
+        assert!(Arc::ptr_eq(a_job, b_job));
+        assert_eq!(c.job_id.as_deref(), Some("j2"));
+        assert_eq!(c.job_type, None);
+        let product = |s: &Subtask| s.entities.as_ref().unwrap().product_id.clone().unwrap();
+        assert!(Arc::ptr_eq(&product(a), &product(c)));
+        assert_eq!(&*product(c), "p");
     }
 
     #[test]
