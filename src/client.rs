@@ -169,8 +169,8 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
     let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b);
     if let Some(c) = prefix.chars().find(|&c| !c.is_ascii() || !plain(c as u8)) {
         return Err(format!(
-            "its path holds {c:?}; percent-encode it (e.g. %{:02X})",
-            c.to_string().as_bytes()[0]
+            "its path holds {c:?}; percent-encode it ({})",
+            crate::signing::percent_encode(c.encode_utf8(&mut [0; 4]))
         ));
     }
     let bytes = prefix.as_bytes();

@@ -143,11 +143,12 @@ pub struct Subtask {
     pub job_type: Option<Arc<str>>,
     /// What the subtask operates on.
     pub entities: Option<Entities>,
-    /// Start time, `YYYY-MM-DD hh:mm:ss` as the service writes it.
-    pub begin_time: Option<String>,
+    /// Start time, `YYYY-MM-DD hh:mm:ss` as the service writes it; shared like
+    /// [`job_id`](Self::job_id), since the desktops of a batch start together.
+    pub begin_time: Option<Arc<str>>,
     /// End time, `YYYY-MM-DD hh:mm:ss`; the service sends `""` (read as `None`) or a value
-    /// while the subtask is still running.
-    pub end_time: Option<String>,
+    /// while the subtask is still running. Shared like [`job_id`](Self::job_id).
+    pub end_time: Option<Arc<str>>,
     /// Status; `None` when the service omitted it (counts as not finished).
     pub status: Option<SubtaskStatus>,
     /// Error code of a failed subtask.
@@ -160,10 +161,11 @@ pub struct Subtask {
     pub project_id: Option<Arc<str>>,
     /// Parent job.
     ///
-    /// This, `job_type`, `project_id`, `host` and `entities.product_id` are the same for
-    /// many subtasks of a page: they are shared (`Arc<str>`), decoded once for a run of
-    /// subtasks repeating them, which spares five of the dozen allocations a subtask
-    /// otherwise costs on every poll. Read them with `as_deref()`.
+    /// This, `job_type`, `project_id`, `host`, `begin_time`, `end_time` and
+    /// `entities.product_id` are often the same for many subtasks of a page: they are
+    /// shared (`Arc<str>`), decoded once for a run of subtasks repeating them, which spares
+    /// up to seven of the dozen allocations a subtask otherwise costs on every poll. Read
+    /// them with `as_deref()`.
     pub job_id: Option<Arc<str>>,
     /// Progress, 0..=100: a JSON integer, or a string holding one (`"50"`); anything else,
     /// values above 100 included, reads as `None`.
@@ -447,12 +449,14 @@ const JOB_TYPE: usize = 1;
 const PROJECT_ID: usize = 2;
 const HOST: usize = 3;
 const PRODUCT_ID: usize = 4;
+const BEGIN_TIME: usize = 5;
+const END_TIME: usize = 6;
 
 thread_local! {
     /// The last value of each repeating field decoded on this thread. Consecutive
     /// subtasks of a page share these values, so remembering one value per field finds
     /// nearly every repeat without hashing; a stale entry costs one comparison.
-    static LAST: RefCell<[Option<Arc<str>>; 5]> = const { RefCell::new([const { None }; 5]) };
+    static LAST: RefCell<[Option<Arc<str>>; 7]> = const { RefCell::new([const { None }; 7]) };
 }
 
 /// A string field whose value is shared with the last subtask that had the same one.
@@ -503,8 +507,8 @@ impl Object for Subtask {
             "id" => self.id = loose(map)?,
             "job_type" => self.job_type = repeated::<JOB_TYPE, _>(map)?,
             "entities" => self.entities = loose(map)?,
-            "begin_time" => self.begin_time = loose(map)?,
-            "end_time" => self.end_time = loose(map)?,
+            "begin_time" => self.begin_time = repeated::<BEGIN_TIME, _>(map)?,
+            "end_time" => self.end_time = repeated::<END_TIME, _>(map)?,
             "status" => self.status = loose(map)?,
             "error_code" => self.error_code = loose(map)?,
             "fail_reason" => self.fail_reason = loose(map)?,
@@ -546,19 +550,12 @@ impl Object for JobDetails {
 
 /// Decodes an [`Object`] from a JSON object, and from nothing else.
 struct ObjectVisitor<T> {
-    /// Where the object sits, for messages: `("jobs", 3)`.
-    at: Option<(&'static str, usize)>,
     marker: PhantomData<T>,
 }
 
 impl<T> ObjectVisitor<T> {
     fn new() -> Self {
-        Self::at(None)
-    }
-
-    fn at(at: Option<(&'static str, usize)>) -> Self {
         Self {
-            at,
             marker: PhantomData,
         }
     }
@@ -568,18 +565,54 @@ impl<'de, T: Object> Visitor<'de> for ObjectVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} as a JSON object", T::WHAT)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        let mut value = T::default();
+        Fill::new(&mut value, None).visit_map(map)?;
+        Ok(value)
+    }
+}
+
+/// Decodes an [`Object`] from a JSON object into a value already in place, such as the
+/// next slot of a page's list: a subtask is ~400 bytes, and building it on the stack to
+/// move it into the list copies it twice per subtask per poll.
+struct Fill<'a, T> {
+    target: &'a mut T,
+    /// Where the object sits, for messages: `("jobs", 3)`.
+    at: Option<(&'static str, usize)>,
+}
+
+impl<'a, T> Fill<'a, T> {
+    fn new(target: &'a mut T, at: Option<(&'static str, usize)>) -> Self {
+        Self { target, at }
+    }
+}
+
+impl<'de, T: Object> Visitor<'de> for Fill<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.at {
             Some((list, index)) => write!(f, "{list}[{index}] as a JSON object"),
             None => write!(f, "{} as a JSON object", T::WHAT),
         }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        let mut value = T::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            value.field(&key.0, &mut map)?;
+            self.target.field(&key.0, &mut map)?;
         }
-        Ok(value)
+        Ok(())
+    }
+}
+
+impl<'de, T: Object> DeserializeSeed<'de> for Fill<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
@@ -881,27 +914,21 @@ impl<'de> Visitor<'de> for JobsSeed {
         let mut jobs = Vec::with_capacity(self.expected as usize);
         loop {
             let index = jobs.len();
-            let seed = ListedSubtask(ObjectVisitor::at(Some(("jobs", index))));
-            let Some(subtask) = seq.next_element_seed(seed)? else {
+            jobs.push(Subtask::default());
+            let slot = &mut jobs[index];
+            if seq
+                .next_element_seed(Fill::new(slot, Some(("jobs", index))))?
+                .is_none()
+            {
+                jobs.pop();
                 return Ok(jobs);
-            };
-            if subtask.id.is_none() {
+            }
+            if slot.id.is_none() {
                 return Err(de::Error::custom(format_args!(
                     "jobs[{index}].id is missing (a non-empty string is required)"
                 )));
             }
-            jobs.push(subtask);
         }
-    }
-}
-
-struct ListedSubtask(ObjectVisitor<Subtask>);
-
-impl<'de> DeserializeSeed<'de> for ListedSubtask {
-    type Value = Subtask;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Subtask, D::Error> {
-        deserializer.deserialize_map(self.0)
     }
 }
 
@@ -938,8 +965,8 @@ impl Serialize for Subtask {
         put(&mut map, "id", &self.id)?;
         put(&mut map, "job_type", &self.job_type.as_deref())?;
         put(&mut map, "entities", &self.entities)?;
-        put(&mut map, "begin_time", &self.begin_time)?;
-        put(&mut map, "end_time", &self.end_time)?;
+        put(&mut map, "begin_time", &self.begin_time.as_deref())?;
+        put(&mut map, "end_time", &self.end_time.as_deref())?;
         put(&mut map, "status", &self.status)?;
         put(&mut map, "error_code", &self.error_code)?;
         put(&mut map, "fail_reason", &self.fail_reason)?;
