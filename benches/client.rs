@@ -2,11 +2,18 @@
 //! full poll cycle (every page decoded and aggregated) of a 10,000-subtask job.
 //!
 //! `cargo bench --bench client`
+//!
+//! Before the timings it prints how many allocations decoding the 1,000-subtask page
+//! makes, counted by a global allocator that wraps the system one (one relaxed atomic
+//! add per allocation: noise next to the allocation itself).
 
 use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{criterion_group, Criterion, Throughput};
 use wks_waiter::{
     model::{JobDetails, SubtaskPage},
     signing::{sign, SignableRequest},
@@ -80,7 +87,7 @@ impl JobsApi for Pages {
         let body = self
             .bodies
             .get(index)
-            .map_or(&b"{\"total_count\":0}"[..], Vec::as_slice);
+            .map_or(&b"{\"total_count\":0,\"jobs\":[]}"[..], Vec::as_slice);
         let page = SubtaskPage::from_json(body).expect("bench pages are valid");
         assert!(page.total_count as usize == self.total);
         Ok(FetchedPage::new(page, body.len(), None))
@@ -151,5 +158,64 @@ fn poll_cycle(c: &mut Criterion) {
     group.finish();
 }
 
+/// Counts allocations (and reallocations) made through the system allocator.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator, whose contract the
+// caller already upholds; the counters have no effect on the memory returned.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: as for this trait method.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for this trait method.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        // SAFETY: as for this trait method.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Allocations of one decode of the 1,000-subtask page: the per-subtask cost that no
+/// timing on a shared machine can blur.
+fn report_allocations() {
+    let body = page_json(1000, 0, 1000);
+    let (count0, bytes0) = (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        ALLOCATED_BYTES.load(Ordering::Relaxed),
+    );
+    let page = SubtaskPage::from_json(black_box(&body)).unwrap();
+    let (count1, bytes1) = (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        ALLOCATED_BYTES.load(Ordering::Relaxed),
+    );
+    assert_eq!(page.jobs.len(), 1000);
+    println!(
+        "decode/page_of_1000_subtasks allocations: {} ({:.1} per subtask), {} KiB",
+        count1 - count0,
+        (count1 - count0) as f64 / 1000.0,
+        (bytes1 - bytes0) / 1024
+    );
+}
+
 criterion_group!(benches, decode, signing, poll_cycle);
-criterion_main!(benches);
+
+fn main() {
+    report_allocations();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

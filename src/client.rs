@@ -1,15 +1,25 @@
 //! The blocking HTTP client of the sub-jobs API.
 
+use std::ffi::OsString;
 use std::fmt;
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
 use crate::credentials::{required_env, Credentials, ENV_PROJECT_ID};
-use crate::error::{Error, TransportKind};
+use crate::error::{
+    retry_after, unresolved_host, Described, Error, NameNotResolved, TransportKind,
+};
 use crate::model::{JobDetails, SubtaskPage};
 use crate::query::{validate_id, SubtaskQuery};
-use crate::signing::{sign, SignableRequest};
+use crate::signing::{sign_canonical, SignableRequest};
 use crate::source::{
     collect_pages, interpret_job_response, interpret_response, FetchedJob, FetchedPage, JobsApi,
     SubtaskList,
@@ -27,37 +37,63 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
     https: bool,
+    /// Lowercase; an IPv6 literal keeps its brackets.
     host: String,
     port: Option<u16>,
+    /// The path prefix as given (percent-encoding kept), without a trailing `/`.
     prefix: String,
+    /// The parsed URL, for the proxy's `NO_PROXY` check.
+    uri: Uri,
 }
 
 impl Endpoint {
-    /// Parses and checks `url`: `https://` anywhere, `http://` only to a loopback host.
+    /// Parses and checks `url`: `https://` anywhere, `http://` only to a loopback host; no
+    /// user info, query or fragment; a path prefix of plain URL characters not ending in
+    /// `/v2` (the client adds `/v2/{project_id}/…` itself).
     pub(crate) fn parse(url: &str) -> Result<Self, Error> {
         let bad = |reason: &str| Error::invalid("endpoint", without_password(url), reason);
-        let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
-            (true, rest)
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            (false, rest)
-        } else {
+        // `Uri` drops a fragment without a word and takes `h:port` for a host; say what
+        // is wrong before it gets the chance.
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("must not hold spaces or control characters"));
+        }
+        if url.contains('#') {
+            return Err(bad("must not hold a fragment (#…)"));
+        }
+        let scheme_ok = ["https://", "http://"].iter().any(|s| {
+            url.get(..s.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(s))
+        });
+        if !scheme_ok {
             return Err(bad(
                 "must start with https:// (or http:// for a loopback host)",
             ));
-        };
-        if rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
-            return Err(bad(
-                "must not hold a query, a fragment, user info or spaces",
-            ));
         }
-        let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| bad("is not a URL of the form https://host[:port][/prefix]"))?;
+        let https = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let authority = uri
+            .authority()
+            .ok_or_else(|| bad("has no valid host[:port]"))?;
+        if authority.as_str().contains('@') {
+            return Err(bad("must not hold user info (user@ or user:password@)"));
+        }
+        if uri.query().is_some() {
+            return Err(bad("must not hold a query (?…)"));
+        }
         let (host, port) =
-            split_host_port(authority).ok_or_else(|| bad("has no valid host[:port]"))?;
+            split_host_port(authority.as_str()).ok_or_else(|| bad("has no valid host[:port]"))?;
+        let prefix = uri.path().trim_end_matches('/');
+        check_prefix(prefix).map_err(|reason| bad(&reason))?;
         let endpoint = Self {
             https,
             host: host.to_ascii_lowercase(),
             port,
-            prefix: prefix.trim_end_matches('/').to_owned(),
+            prefix: prefix.to_owned(),
+            uri,
         };
         if !https && !endpoint.is_loopback() {
             return Err(bad(
@@ -70,6 +106,11 @@ impl Endpoint {
     fn is_loopback(&self) -> bool {
         let bare = self.host.trim_start_matches('[').trim_end_matches(']');
         bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The port connections go to.
+    fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(if self.https { 443 } else { 80 })
     }
 
     /// The `Host` header: the port only when it is not the scheme's default, as HTTP clients
@@ -90,11 +131,12 @@ impl Endpoint {
     }
 }
 
+/// Splits `host[:port]` and checks both: a DNS name or IPv4 address of letters, digits,
+/// `-` and `.`, or a bracketed IPv6 address; a port from 1 to 65535.
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if let Some(inside) = authority.strip_prefix('[') {
-        // An IPv6 literal, then nothing or `:port`.
         let end = inside.find(']')?;
-        inside[..end].parse::<std::net::Ipv6Addr>().ok()?;
+        inside[..end].parse::<Ipv6Addr>().ok()?;
         let (host, rest) = authority.split_at(end + 2);
         match rest {
             "" => (host, None),
@@ -112,23 +154,61 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.')));
     let port = match port {
-        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(p.parse::<u16>().ok().filter(|p| *p > 0)?)
+        }
+        Some(_) => return None,
         None => None,
     };
     valid_host.then_some((host, port))
 }
 
+/// Checks a path prefix (without its trailing `/`), saying what is wrong.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    // RFC 3986 path characters: what every proxy and gateway passes on unchanged.
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b);
+    if let Some(c) = prefix.chars().find(|&c| !c.is_ascii() || !plain(c as u8)) {
+        return Err(format!(
+            "its path holds {c:?}; percent-encode it ({})",
+            crate::signing::percent_encode(c.encode_utf8(&mut [0; 4]))
+        ));
+    }
+    let bytes = prefix.as_bytes();
+    let bad_escape = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if bad_escape {
+        return Err("its path holds a '%' not followed by two hex digits".to_owned());
+    }
+    if prefix.split('/').any(|s| s == "." || s == "..") {
+        return Err("its path must not hold '.' or '..' segments".to_owned());
+    }
+    let last = prefix.rsplit('/').next().unwrap_or_default();
+    if last.eq_ignore_ascii_case("v2") {
+        return Err(
+            "its path ends in /v2, which the client adds itself (/v2/{project_id}/…); drop the /v2"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
 /// `url` with the password of any user info masked, for error messages.
 fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        // A proxy variable may leave the scheme out: `user:password@proxy:3128`.
+        None => (String::new(), url),
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end]
         .rsplit_once('@')
         .and_then(|(user_info, host)| Some((user_info.split_once(':')?.0, host)))
     {
-        Some((user, host)) => format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]),
+        Some((user, host)) => format!("{scheme}{user}:***@{host}{}", &rest[authority_end..]),
         None => url.to_owned(),
     }
 }
@@ -160,7 +240,9 @@ pub(crate) fn region_endpoint(region: &str) -> Result<String, Error> {
 /// A blocking client of `GET /v2/{project_id}/workspace-sub-jobs`.
 ///
 /// One call is one attempt per request: the client never retries; the
-/// [`Waiter`](crate::Waiter) owns retry policy. Cheap to clone (shares the connection pool).
+/// [`Waiter`](crate::Waiter) owns retry policy. Cheap to clone: clones share the connection
+/// pool, the response buffers and what the client learnt of its endpoint (whether it ever
+/// answered), and may be used from several threads at once.
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
@@ -172,10 +254,18 @@ pub struct Client {
     /// `base_url` without the prefix, to which `path` is appended.
     origin: String,
     host_header: String,
+    /// Host and port connections go to, for messages.
+    target: String,
     project_id: String,
     credentials: Arc<Credentials>,
     clock: Arc<dyn Clock>,
     max_body_bytes: u64,
+    /// The proxy requests go through, password masked, for messages.
+    proxy: Option<String>,
+    /// Set once the endpoint has answered any request of this client or a clone: from then
+    /// on a refused connection is a restart, not a wrong address.
+    answered: Arc<AtomicBool>,
+    buffers: Arc<BufferPool>,
 }
 
 impl fmt::Debug for Client {
@@ -184,6 +274,7 @@ impl fmt::Debug for Client {
             .field("base_url", &self.base_url)
             .field("project_id", &self.project_id)
             .field("credentials", &self.credentials)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -235,24 +326,16 @@ impl Client {
         Ok(self.fetch_job(job_id, None)?.job)
     }
 
-    fn send(&self, query: &SubtaskQuery, timeout: Option<Duration>) -> Result<FetchedPage, Error> {
-        let response = self.get(&self.path, &query.canonical_string(), timeout)?;
-        interpret_response(
-            response.status,
-            response.request_id,
-            response.retry_after.as_deref(),
-            &response.body,
-        )
-        .map_err(|error| error.redact(&self.sent_secrets()))
-    }
-
-    /// One signed GET of `path` (prefix included) with the canonical query `canonical_query`.
-    fn get(
+    /// One signed GET of `path` (prefix included) with the canonical query
+    /// `canonical_query`, its response handed to `interpret` while the body buffer is
+    /// borrowed from the pool.
+    fn get<T>(
         &self,
         path: &str,
         canonical_query: &str,
         timeout: Option<Duration>,
-    ) -> Result<RawResponse, Error> {
+        interpret: impl FnOnce(u16, Option<String>, Option<&str>, &[u8]) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         // The query string sent is the canonical one that was signed, byte for byte.
         let url = if canonical_query.is_empty() {
             format!("{}{path}", self.origin)
@@ -276,7 +359,7 @@ impl Client {
                     signed.push(("x-security-token", token.expose()));
                     request = request.header("X-Security-Token", token.expose());
                 }
-                let signature = sign(
+                let signature = sign_canonical(
                     &SignableRequest {
                         method: "GET",
                         path,
@@ -298,13 +381,9 @@ impl Client {
         if let Some(timeout) = timeout {
             request = request.config().timeout_global(Some(timeout)).build();
         }
-        let transport = |source: ureq::Error| Error::Transport {
-            kind: TransportKind::of(&source),
-            method: "GET",
-            url: format!("{}{path}", self.origin),
-            source: Box::new(source),
-        };
+        let transport = |source: ureq::Error| self.transport_error(path, source);
         let mut response = request.call().map_err(transport)?;
+        self.answered.store(true, Ordering::Relaxed);
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -314,9 +393,10 @@ impl Client {
                 .map(str::to_owned)
         };
         let request_id = header("x-request-id");
-        let retry_after = header("retry-after");
-        let body = match read_body(response.body_mut(), self.max_body_bytes) {
-            Ok(body) => body,
+        let retry_after_header = header("retry-after");
+        let mut body = self.buffers.lease();
+        match read_body(response.body_mut(), self.max_body_bytes, &mut body) {
+            Ok(()) => {}
             Err(ureq::Error::BodyExceedsLimit(limit)) => {
                 return Err(Error::ResponseTooLarge {
                     status,
@@ -325,18 +405,78 @@ impl Client {
                 })
             }
             Err(source) => return Err(transport(source)),
-        };
+        }
         log::trace!(
             "GET {path}?{canonical_query} -> {status} ({} bytes, request id {})",
             body.len(),
             request_id.as_deref().unwrap_or("none")
         );
-        Ok(RawResponse {
-            status,
-            request_id,
-            retry_after,
-            body,
+        interpret(status, request_id, retry_after_header.as_deref(), &body).map_err(|error| {
+            let error = self.with_retry_date(error, retry_after_header.as_deref());
+            error.redact(&self.sent_secrets())
         })
+    }
+
+    /// Fills in a `Retry-After` given as an HTTP date, which only the client can measure:
+    /// from its clock, as it dates the requests it signs.
+    fn with_retry_date(&self, mut error: Error, header: Option<&str>) -> Error {
+        if let (Error::Api(api), Some(header)) = (&mut error, header) {
+            if api.retry_after.is_none() {
+                api.retry_after = retry_after(header, self.clock.system_time());
+            }
+        }
+        error
+    }
+
+    /// An [`Error::Transport`] for `source`, saying what happened where the client knows
+    /// more than the error: which host did not resolve, who refused, which proxy failed.
+    fn transport_error(&self, path: &str, source: ureq::Error) -> Error {
+        let mut kind = TransportKind::of(&source);
+        let refused =
+            matches!(&source, ureq::Error::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused);
+        let summary = match (&self.proxy, kind) {
+            (Some(proxy), TransportKind::Dns) => {
+                kind = TransportKind::Proxy;
+                let host = lookup_host(&source).unwrap_or("its host");
+                Some(format!("proxy {proxy}: could not resolve host {host}"))
+            }
+            (Some(proxy), TransportKind::Connect) => {
+                kind = TransportKind::Proxy;
+                Some(if refused {
+                    format!("proxy {proxy} refused the connection")
+                } else {
+                    format!("could not connect to proxy {proxy}")
+                })
+            }
+            (Some(proxy), TransportKind::Proxy) => Some(format!(
+                "proxy {proxy} would not open a tunnel to {}",
+                self.target
+            )),
+            (None, TransportKind::Dns) => {
+                let host = lookup_host(&source).unwrap_or(&self.target);
+                Some(format!("could not resolve host {host}"))
+            }
+            (None, TransportKind::Connect) if refused => {
+                if !self.answered.load(Ordering::Relaxed) {
+                    kind = TransportKind::Refused;
+                }
+                Some(format!("connection refused by {}", self.target))
+            }
+            _ => None,
+        };
+        let source: Box<dyn std::error::Error + Send + Sync> = match summary {
+            Some(summary) => Box::new(Described {
+                summary,
+                cause: Box::new(source),
+            }),
+            None => Box::new(source),
+        };
+        Error::Transport {
+            kind,
+            method: "GET",
+            url: format!("{}{path}", self.origin),
+            source,
+        }
     }
 
     /// The secrets this client puts in headers, which an echoing server could return.
@@ -348,26 +488,86 @@ impl Client {
     }
 }
 
-/// Reads a body of at most `limit` bytes into a buffer sized from `Content-Length`: a full
-/// page is close to half a megabyte, and growing a buffer to that by doubling copies it
-/// several times over.
-fn read_body(body: &mut ureq::Body, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+/// The host name whose lookup failed, as the resolver marked it.
+fn lookup_host(error: &ureq::Error) -> Option<&str> {
+    match error {
+        ureq::Error::Io(io) => unresolved_host(io),
+        _ => None,
+    }
+}
+
+/// Reads a body of at most `limit` bytes into `buffer`, which keeps the capacity of earlier
+/// bodies: a full page is close to half a megabyte, and a fresh buffer of that size is
+/// mapped from the operating system and faulted in page by page on every request.
+fn read_body(body: &mut ureq::Body, limit: u64, buffer: &mut Vec<u8>) -> Result<(), ureq::Error> {
     use std::io::Read as _;
     let expected = body.content_length().unwrap_or(0).min(limit);
-    let mut buffer = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    buffer.clear();
+    buffer.reserve(usize::try_from(expected).unwrap_or(0));
     body.with_config()
         .limit(limit)
         .reader()
-        .read_to_end(&mut buffer)?;
-    Ok(buffer)
+        .read_to_end(buffer)?;
+    Ok(())
 }
 
-/// A response as received, before interpretation.
-struct RawResponse {
-    status: u16,
-    request_id: Option<String>,
-    retry_after: Option<String>,
-    body: Vec<u8>,
+/// Response buffers kept for the next requests of a client and its clones. A request
+/// takes one (or starts a new one when all are in use by other threads) and gives it back
+/// when its response is decoded.
+#[derive(Debug, Default)]
+struct BufferPool {
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    /// Buffers kept: one per thread that polls at once, for a handful of threads.
+    const KEPT: usize = 4;
+    /// A buffer grown past this by an unusual body is dropped rather than kept.
+    const KEPT_CAPACITY: usize = 4 * 1024 * 1024;
+
+    fn lease(&self) -> Lease<'_> {
+        let buffer = self
+            .spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_default();
+        Lease { pool: self, buffer }
+    }
+}
+
+/// A buffer borrowed from a [`BufferPool`], given back on drop.
+struct Lease<'a> {
+    pool: &'a BufferPool,
+    buffer: Vec<u8>,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Vec<u8>;
+
+    fn deref(&self) -> &Vec<u8> {
+        &self.buffer
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buffer
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.buffer.capacity() > BufferPool::KEPT_CAPACITY {
+            return;
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        if let Ok(mut spare) = self.pool.spare.lock() {
+            if spare.len() < BufferPool::KEPT {
+                spare.push(buffer);
+            }
+        }
+    }
 }
 
 impl JobsApi for Client {
@@ -378,14 +578,7 @@ impl JobsApi for Client {
     fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
         validate_id("job_id", job_id)?;
         let path = format!("{}/{job_id}", self.jobs_path);
-        let response = self.get(&path, "", timeout)?;
-        interpret_job_response(
-            response.status,
-            response.request_id,
-            response.retry_after.as_deref(),
-            &response.body,
-        )
-        .map_err(|error| error.redact(&self.sent_secrets()))
+        self.get(&path, "", timeout, interpret_job_response)
     }
 
     fn fetch_page(
@@ -393,8 +586,121 @@ impl JobsApi for Client {
         query: &SubtaskQuery,
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error> {
-        self.send(query, timeout)
+        self.get(
+            &self.path,
+            &query.canonical_string(),
+            timeout,
+            interpret_response,
+        )
     }
+}
+
+/// Marks a failed name lookup with the host it was for ([`NameNotResolved`]): ureq reports
+/// one as a plain I/O error, like a reset connection, and the two call for opposite
+/// handling (a typo in a host name never fixes itself).
+#[derive(Debug)]
+struct MarkingResolver {
+    inner: Arc<dyn Resolver>,
+}
+
+impl Resolver for MarkingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let mark = |cause: io::Error| {
+            ureq::Error::Io(io::Error::other(NameNotResolved {
+                host: uri.host().unwrap_or_default().to_owned(),
+                cause,
+            }))
+        };
+        self.inner
+            .resolve(uri, config, timeout)
+            .map_err(|error| match error {
+                ureq::Error::Io(cause) => mark(cause),
+                ureq::Error::HostNotFound => mark(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "the name resolved to no usable address",
+                )),
+                other => other,
+            })
+    }
+}
+
+/// Where the client reads proxy variables: the process environment, or a test's table.
+#[derive(Clone)]
+struct ProxyEnv(Arc<EnvLookup>);
+
+/// Reads one environment variable.
+type EnvLookup = dyn Fn(&str) -> Option<OsString> + Send + Sync;
+
+impl fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProxyEnv")
+    }
+}
+
+impl Default for ProxyEnv {
+    fn default() -> Self {
+        Self(Arc::new(|name| std::env::var_os(name)))
+    }
+}
+
+/// The variables ureq reads a proxy from, in its order of preference.
+const PROXY_VARIABLES: [&str; 6] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
+/// The proxy of the environment for `endpoint`, with its text for messages (password
+/// masked); `None` when none is set or `NO_PROXY` exempts the endpoint.
+///
+/// ureq itself skips a variable it cannot use and silently tries the next one, or goes
+/// direct; a proxy that is set but unusable is a mistake to report instead.
+fn env_proxy(env: &ProxyEnv, endpoint: &Endpoint) -> Result<Option<(ureq::Proxy, String)>, Error> {
+    let Some((variable, value)) = PROXY_VARIABLES.iter().find_map(|&variable| {
+        let value = (env.0)(variable)?;
+        (!value.is_empty()).then_some((variable, value))
+    }) else {
+        return Ok(None);
+    };
+    let Some(text) = value.to_str() else {
+        let shown = without_password(&value.to_string_lossy());
+        return Err(Error::invalid(variable, shown, "is not valid UTF-8"));
+    };
+    let text = text.trim();
+    let shown = without_password(text);
+    let bad = |reason: &str| Error::invalid(variable, &shown, reason);
+    let scheme = text.split_once("://").map_or("http", |(scheme, _)| scheme);
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(bad(
+            "only http:// and https:// proxies are supported (SOCKS is not)",
+        ));
+    }
+    let proxy = ureq::Proxy::new(text)
+        .map_err(|_| bad("is not a proxy URL such as http://proxy.example.com:3128"))?;
+    let authority = proxy
+        .uri()
+        .authority()
+        .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or_default());
+    if split_host_port(authority).is_none() {
+        return Err(bad("has no valid host[:port]"));
+    }
+    // The same proxy with the `NO_PROXY` list of the environment, as ureq would read it.
+    let proxy = match ureq::Proxy::try_from_env() {
+        Some(from_env) if from_env.uri() == proxy.uri() => from_env,
+        _ => proxy,
+    };
+    if proxy.is_no_proxy(&endpoint.uri) {
+        return Ok(None);
+    }
+    Ok(Some((proxy, shown)))
 }
 
 /// Configures a [`Client`].
@@ -424,6 +730,9 @@ pub struct ClientBuilder {
     proxy_from_env: bool,
     max_body_bytes: u64,
     clock: Arc<dyn Clock>,
+    proxy_env: ProxyEnv,
+    /// Name resolution under the marking layer; tests replace it to fail without DNS.
+    resolver: Option<Arc<dyn Resolver>>,
 }
 
 impl Default for ClientBuilder {
@@ -439,6 +748,8 @@ impl Default for ClientBuilder {
             proxy_from_env: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             clock: Arc::new(SystemClock),
+            proxy_env: ProxyEnv::default(),
+            resolver: None,
         }
     }
 }
@@ -513,8 +824,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether to use the proxy from `HTTPS_PROXY`/`ALL_PROXY` (honouring `NO_PROXY`).
-    /// Loopback endpoints are always reached directly.
+    /// Whether to use the proxy of the environment: the first of `ALL_PROXY`, `all_proxy`,
+    /// `HTTPS_PROXY`, `https_proxy`, `HTTP_PROXY`, `http_proxy` that is set (an `http://`
+    /// or `https://` proxy), honouring `NO_PROXY`. A set variable that cannot be used makes
+    /// [`build`](Self::build) fail, naming it. Loopback endpoints are always reached
+    /// directly.
     ///
     /// Defaults to `true`.
     pub fn proxy_from_env(mut self, enabled: bool) -> Self {
@@ -544,7 +858,8 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] naming the bad value (endpoint, region, project ID, a zero
-    /// timeout, `http://` to a non-loopback host), or when a required setting is missing.
+    /// timeout, `http://` to a non-loopback host, an unusable proxy variable — named, its
+    /// password masked), or when a required setting is missing.
     pub fn build(self) -> Result<Client, Error> {
         let url = match (self.endpoint, self.region) {
             (Some(endpoint), _) => endpoint,
@@ -590,7 +905,15 @@ impl ClientBuilder {
                 "must be non-empty printable ASCII",
             ));
         }
-        let mut config = ureq::Agent::config_builder()
+        // A proxy cannot reach this machine's loopback on our behalf: the simulator and
+        // other local endpoints are always reached directly.
+        let proxy = if self.proxy_from_env && !endpoint.is_loopback() {
+            env_proxy(&self.proxy_env, &endpoint)?
+        } else {
+            None
+        };
+        let (proxy, proxy_shown) = proxy.unzip();
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(self.connect_timeout))
             .timeout_recv_response(Some(self.read_timeout))
@@ -599,13 +922,17 @@ impl ClientBuilder {
             // A redirect is answered, not followed: following it could carry signed
             // credentials to another host.
             .max_redirects(0)
-            .max_redirects_will_error(false);
-        // A proxy cannot reach this machine's loopback on our behalf: the simulator and
-        // other local endpoints are always reached directly.
-        if !self.proxy_from_env || endpoint.is_loopback() {
-            config = config.proxy(None);
-        }
-        let agent = config.build().new_agent();
+            .max_redirects_will_error(false)
+            .proxy(proxy)
+            .build();
+        let inner = self
+            .resolver
+            .unwrap_or_else(|| Arc::new(DefaultResolver::default()));
+        let agent = ureq::Agent::with_parts(
+            config,
+            DefaultConnector::default(),
+            MarkingResolver { inner },
+        );
         let origin = endpoint.origin();
         Ok(Client {
             agent,
@@ -614,16 +941,24 @@ impl ClientBuilder {
             jobs_path: format!("{}/v2/{project_id}/workspace-jobs", endpoint.prefix),
             origin,
             host_header: endpoint.host_header(),
+            target: format!("{}:{}", endpoint.host, endpoint.port_or_default()),
             project_id,
             credentials: Arc::new(credentials),
             clock: self.clock,
             max_body_bytes: self.max_body_bytes,
+            proxy: proxy_shown,
+            answered: Arc::new(AtomicBool::new(false)),
+            buffers: Arc::new(BufferPool::default()),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
     use super::*;
 
     #[test]
@@ -636,6 +971,12 @@ mod tests {
             ("127.0.0.1:8080", "/prefix")
         );
         assert_eq!(Endpoint::parse("https://h:443").unwrap().host_header(), "h");
+        assert_eq!(
+            Endpoint::parse("HTTPS://H.example").unwrap().host,
+            "h.example"
+        );
+        let e = Endpoint::parse("https://gw.example/a%2Fb/v2x").unwrap();
+        assert_eq!(e.prefix, "/a%2Fb/v2x");
         for ok in ["http://localhost:1", "http://[::1]:9", "http://127.8.9.10"] {
             Endpoint::parse(ok).unwrap();
         }
@@ -647,15 +988,39 @@ mod tests {
             ("https://", "host"),
             ("https://h:0", "host"),
             ("https://h:99999", "host"),
+            ("https://h:", "host"),
             ("https://u@h", "user info"),
             ("https://[evil.com]", "host"),
             ("https://[]", "host"),
             ("http://[::1]junk", "host"),
             ("https://h?x=1", "query"),
+            ("https://h/?", "query"),
+            ("https://h#x", "fragment"),
             ("https://h h", "spaces"),
+            ("https://h/é", "percent-encode"),
+            ("https://h/a\"b", "percent-encode"),
+            ("https://h/a%zz", "hex digits"),
+            ("https://h/a/../b", "'..'"),
         ] {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad) && err.contains(needle), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_ending_in_v2_is_refused_with_the_fix() {
+        for bad in [
+            "https://workspace.cn-north-4.myhuaweicloud.com/v2",
+            "https://h/v2/",
+            "https://h/gw/V2",
+        ] {
+            let err = Endpoint::parse(bad).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(&err, Error::InvalidConfig { field: "endpoint", value, .. } if value == bad),
+                "{err:?}"
+            );
+            assert!(text.contains("drop the /v2"), "{text}");
         }
     }
 
@@ -668,6 +1033,7 @@ mod tests {
             err.contains("https://user:***@h/x") && !err.contains("hunter2"),
             "{err}"
         );
+        assert_eq!(without_password("u:pw@proxy:3128"), "u:***@proxy:3128");
     }
 
     #[test]
@@ -689,14 +1055,15 @@ mod tests {
         }
     }
 
+    fn good() -> ClientBuilder {
+        Client::builder()
+            .region("cn-north-4")
+            .project_id("p1")
+            .credentials(Credentials::access_key("AK", "SK").unwrap())
+    }
+
     #[test]
     fn builder_names_bad_values() {
-        let good = || {
-            Client::builder()
-                .region("cn-north-4")
-                .project_id("p1")
-                .credentials(Credentials::access_key("AK", "SK").unwrap())
-        };
         good().build().unwrap();
         let cases = [
             (good().project_id(""), "project_id"),
@@ -721,9 +1088,7 @@ mod tests {
 
     #[test]
     fn debug_shows_no_secret() {
-        let client = Client::builder()
-            .region("cn-north-4")
-            .project_id("p1")
+        let client = good()
             .credentials(Credentials::temporary("AK", "the-sk-value", "the-token-value").unwrap())
             .build()
             .unwrap();
@@ -732,5 +1097,259 @@ mod tests {
             !text.contains("the-sk-value") && !text.contains("the-token-value"),
             "{text}"
         );
+    }
+
+    /// A builder reading proxy variables from `vars` instead of the environment.
+    fn with_env(builder: ClientBuilder, vars: &[(&'static str, &str)]) -> ClientBuilder {
+        let vars: HashMap<&'static str, OsString> =
+            vars.iter().map(|(k, v)| (*k, OsString::from(v))).collect();
+        ClientBuilder {
+            proxy_env: ProxyEnv(Arc::new(move |name| vars.get(name).cloned())),
+            ..builder
+        }
+    }
+
+    #[test]
+    fn an_unusable_proxy_variable_is_named_with_its_password_masked() {
+        for (variable, value, shown) in [
+            ("HTTPS_PROXY", "socks5://proxy:1080", "socks5://proxy:1080"),
+            (
+                "https_proxy",
+                "ftp://u:secret@proxy:21",
+                "ftp://u:***@proxy:21",
+            ),
+            ("ALL_PROXY", "http://proxy:99999", "http://proxy:99999"),
+            ("all_proxy", "http://:3128", "http://:3128"),
+            (
+                "HTTP_PROXY",
+                "http://u:secret@pro xy:1",
+                "http://u:***@pro xy:1",
+            ),
+            ("http_proxy", "http://proxy:port", "http://proxy:port"),
+        ] {
+            let err = with_env(good(), &[(variable, value)]).build().unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(&err, Error::InvalidConfig { field, value, .. }
+                    if *field == variable && value == shown),
+                "{err:?}"
+            );
+            assert!(!text.contains("secret"), "{text}");
+        }
+        // The first variable set is the one used, and the one checked.
+        with_env(
+            good(),
+            &[
+                ("HTTPS_PROXY", "http://proxy:3128"),
+                ("HTTP_PROXY", "bad://"),
+            ],
+        )
+        .build()
+        .unwrap();
+        // Unused when the proxy is off, or for a loopback endpoint.
+        let bad = [("HTTPS_PROXY", "socks5://proxy:1080")];
+        with_env(good().proxy_from_env(false), &bad)
+            .build()
+            .unwrap();
+        with_env(good().endpoint("http://127.0.0.1:9"), &bad)
+            .build()
+            .unwrap();
+    }
+
+    /// A resolver that fails as a lookup of an unknown name does, without asking DNS.
+    #[derive(Debug)]
+    struct NoSuchName;
+
+    impl Resolver for NoSuchName {
+        fn resolve(
+            &self,
+            _: &Uri,
+            _: &Config,
+            _: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            Err(ureq::Error::Io(io::Error::other(
+                "failed to lookup address information: Name or service not known",
+            )))
+        }
+    }
+
+    fn no_dns(builder: ClientBuilder) -> ClientBuilder {
+        ClientBuilder {
+            resolver: Some(Arc::new(NoSuchName)),
+            ..builder
+        }
+    }
+
+    #[test]
+    fn an_unknown_host_is_a_dns_error_that_ends_at_once() {
+        let client = no_dns(good().endpoint("https://workspace.nowhere.example"))
+            .proxy_from_env(false)
+            .build()
+            .unwrap();
+        let err = client.get_job("job-1").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Transport {
+                    kind: TransportKind::Dns,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+        assert_eq!(
+            err.to_string(),
+            "could not resolve host workspace.nowhere.example on GET \
+             https://workspace.nowhere.example/v2/p1/workspace-jobs/job-1"
+        );
+        let cause = std::error::Error::source(&err).unwrap();
+        assert!(
+            cause.to_string().contains("Name or service not known"),
+            "{cause}"
+        );
+    }
+
+    #[test]
+    fn a_proxy_failure_names_the_proxy_without_its_password() {
+        let client = no_dns(with_env(
+            good(),
+            &[(
+                "HTTPS_PROXY",
+                "http://user:secret@proxy.nowhere.example:3128",
+            )],
+        ))
+        .build()
+        .unwrap();
+        assert!(format!("{client:?}").contains("user:***@proxy.nowhere.example:3128"));
+        let err = client.get_job("job-1").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::Transport {
+                    kind: TransportKind::Proxy,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+        assert!(
+            text.starts_with(
+                "proxy http://user:***@proxy.nowhere.example:3128: could not resolve host \
+                 proxy.nowhere.example on GET"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+        // NO_PROXY exempts the endpoint.
+        let direct = with_env(
+            good(),
+            &[("HTTPS_PROXY", "http://proxy:3128"), ("NO_PROXY", "*")],
+        );
+        // The environment's NO_PROXY is what ureq reads; a test table cannot set it, so
+        // this only checks that a proxy is configured without it.
+        assert!(direct.build().unwrap().proxy.is_some());
+    }
+
+    /// A port nothing listens on (bound, then released).
+    fn closed_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[test]
+    fn a_refused_connection_ends_at_once_until_the_endpoint_has_answered() {
+        let port = closed_port();
+        let client = good()
+            .endpoint(format!("http://127.0.0.1:{port}"))
+            .build()
+            .unwrap();
+        let err = client.get_job("job-1").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Transport {
+                    kind: TransportKind::Refused,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+        assert!(
+            err.to_string()
+                .starts_with(&format!("connection refused by 127.0.0.1:{port} on GET")),
+            "{err}"
+        );
+
+        // One answer, then the endpoint goes away: a restart, retried like a 5xx.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let body = r#"{"id":"job-1","status":"RUNNING"}"#;
+            write!(
+                &stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            // The listener is dropped here: later connections are refused.
+        });
+        let client = good()
+            .endpoint(format!("http://127.0.0.1:{port}"))
+            .build()
+            .unwrap();
+        let clone = client.clone();
+        client.get_job("job-1").unwrap();
+        server.join().unwrap();
+        let err = clone.get_job("job-1").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Transport {
+                    kind: TransportKind::Connect,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.is_retryable());
+        assert!(
+            err.to_string()
+                .starts_with(&format!("connection refused by 127.0.0.1:{port}")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn body_buffers_are_kept_for_the_next_request_and_shared_by_clones() {
+        let pool = Arc::new(BufferPool::default());
+        let capacity = {
+            let mut lease = pool.lease();
+            lease.extend_from_slice(&[b'x'; 500_000]);
+            lease.capacity()
+        };
+        let again = pool.lease();
+        assert_eq!(again.capacity(), capacity);
+        // Taken by one request, so a concurrent one starts its own.
+        assert_eq!(pool.lease().capacity(), 0);
+        drop(again);
+        // An outsized buffer is not kept.
+        {
+            let mut lease = pool.lease();
+            lease.reserve(BufferPool::KEPT_CAPACITY + 1);
+        }
+        assert_eq!(pool.lease().capacity(), 0);
     }
 }

@@ -2,13 +2,8 @@
 
 use crate::error::Error;
 use crate::model::SubtaskStatus;
+pub use crate::model::{MAX_LIMIT, MAX_OFFSET};
 use crate::signing::canonical_query;
-
-/// The service's maximum page size, and the default.
-pub const MAX_LIMIT: u32 = 1000;
-
-/// The highest `offset` the service documents; paging stops with an error past it.
-pub const MAX_OFFSET: u64 = 10_000;
 
 /// The query parameters of `GET /v2/{project_id}/workspace-sub-jobs`.
 ///

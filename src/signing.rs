@@ -4,6 +4,7 @@
 //! Everything here is a pure function of its arguments: no clock, no I/O. The client passes
 //! the time; the simulator uses the same functions to verify.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -89,6 +90,35 @@ pub struct Signature {
 /// # Ok::<(), wks_waiter::Error>(())
 /// ```
 pub fn sign(request: &SignableRequest<'_>, key: &AccessKey, time: SystemTime) -> Signature {
+    sign_query(request, Query::Raw, key, time)
+}
+
+/// Signs `request` whose `query` is already in canonical form, as
+/// [`SubtaskQuery::canonical_string`](crate::SubtaskQuery::canonical_string) writes it and
+/// as the client sends it: the query is signed as it stands, not parsed and encoded again.
+pub(crate) fn sign_canonical(
+    request: &SignableRequest<'_>,
+    key: &AccessKey,
+    time: SystemTime,
+) -> Signature {
+    sign_query(request, Query::Canonical, key, time)
+}
+
+/// What form a [`SignableRequest::query`] is in.
+#[derive(Clone, Copy)]
+enum Query {
+    /// As received or written by a caller: parsed and canonicalized before signing.
+    Raw,
+    /// Already canonical: signed as it stands.
+    Canonical,
+}
+
+fn sign_query(
+    request: &SignableRequest<'_>,
+    query: Query,
+    key: &AccessKey,
+    time: SystemTime,
+) -> Signature {
     let sdk_date = format_sdk_date(time);
     let mut headers: Vec<(String, String)> = request
         .headers
@@ -103,7 +133,7 @@ pub fn sign(request: &SignableRequest<'_>, key: &AccessKey, time: SystemTime) ->
         .map(|(name, _)| name.as_str())
         .collect::<Vec<_>>()
         .join(";");
-    let to_sign = string_to_sign(request, &headers, &signed_names, &sdk_date);
+    let to_sign = string_to_sign(request, query, &headers, &signed_names, &sdk_date);
     let signature = hmac_hex(key.secret_key.expose().as_bytes(), to_sign.as_bytes());
     let authorization = format!(
         "{ALGORITHM} Access={}, SignedHeaders={signed_names}, Signature={signature}",
@@ -123,9 +153,24 @@ pub fn canonical_request(
     headers: &[(String, String)],
     signed_names: &str,
 ) -> String {
-    let query_pairs = parse_query(request.query);
-    let canonical_query =
-        canonical_query(query_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    canonical_request_of(request, Query::Raw, headers, signed_names)
+}
+
+fn canonical_request_of(
+    request: &SignableRequest<'_>,
+    query: Query,
+    headers: &[(String, String)],
+    signed_names: &str,
+) -> String {
+    let canonical_query = match query {
+        Query::Canonical => Cow::Borrowed(request.query),
+        Query::Raw => {
+            let pairs = parse_query(request.query);
+            Cow::Owned(canonical_query(
+                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ))
+        }
+    };
     let mut out = String::with_capacity(256);
     out.push_str(request.method);
     out.push('\n');
@@ -148,23 +193,34 @@ pub fn canonical_request(
 
 fn string_to_sign(
     request: &SignableRequest<'_>,
+    query: Query,
     headers: &[(String, String)],
     signed_names: &str,
     sdk_date: &str,
 ) -> String {
-    let canonical = canonical_request(request, headers, signed_names);
+    let canonical = canonical_request_of(request, query, headers, signed_names);
     format!(
         "{ALGORITHM}\n{sdk_date}\n{}",
         sha256_hex(canonical.as_bytes())
     )
 }
 
-/// Each path segment percent-encoded (after decoding what the caller encoded), with a
-/// trailing `/` added when missing.
+/// The canonical URI: the path percent-decoded as a whole, split on `/`, each segment
+/// percent-encoded, and a trailing `/` added when missing.
+///
+/// This follows the Python SDK's signer (`huaweicloudsdkcore/signer/signer.py`,
+/// `_process_canonical_uri`: `unquote(path).split('/')`, then `quote` each segment), which
+/// is also what the API Gateway's signing-guide signers do (Python: `unquote` the path; Go:
+/// split `url.URL.Path`, which is decoded). The Go SDK's core signer splits the path without
+/// decoding it, but it only ever signs paths it built itself from unencoded parts; given a
+/// path that is already encoded (as an endpoint prefix with `%2F` is) it would encode the
+/// `%` again, which the gateway does not verify. Decoding first means an encoded `/`
+/// (`%2F`) signs as a separator, exactly as the Python SDK and the gateway see it.
 fn canonical_uri(path: &str) -> String {
-    let mut out: String = path
+    let decoded = percent_decode_path(path);
+    let mut out: String = decoded
         .split('/')
-        .map(|segment| percent_encode(&percent_decode_path(segment)))
+        .map(percent_encode)
         .collect::<Vec<_>>()
         .join("/");
     if !out.ends_with('/') {
@@ -251,7 +307,13 @@ pub fn verify<'k>(
             header(name).ok_or_else(|| VerifyError::MissingSignedHeader(name.to_owned()))?;
         canonical_headers.push((name.to_owned(), value.trim().to_owned()));
     }
-    let to_sign = string_to_sign(request, &canonical_headers, signed_names, sdk_date);
+    let to_sign = string_to_sign(
+        request,
+        Query::Raw,
+        &canonical_headers,
+        signed_names,
+        sdk_date,
+    );
     let expected = hmac_hex(key.secret_key.expose().as_bytes(), to_sign.as_bytes());
     if expected == signature {
         Ok(())
@@ -315,7 +377,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// The inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let yoe = year.rem_euclid(400);
@@ -540,8 +602,59 @@ mod tests {
             canonical_uri("/v2/p/workspace-sub-jobs"),
             "/v2/p/workspace-sub-jobs/"
         );
-        assert_eq!(canonical_uri("/a b/c%2Fd/"), "/a%20b/c%2Fd/");
         assert_eq!(canonical_uri(""), "/");
+        // Decoded as a whole first: an encoded `/` is a separator, as the SDK signs it.
+        assert_eq!(canonical_uri("/a b/c%2Fd/"), "/a%20b/c/d/");
+        assert_eq!(canonical_uri("/p%2fq"), "/p/q/");
+        // Everything else is encoded again; `~` and `+` stay literal in a path.
+        assert_eq!(canonical_uri("/a%20b~c+d/x"), "/a%20b~c%2Bd/x/");
+        assert_eq!(canonical_uri("/%E4%B8%80/%zz"), "/%E4%B8%80/%25zz/");
+    }
+
+    /// Vectors for endpoint path prefixes, computed with the official Python SDK's signer
+    /// (`huaweicloudsdkcore` 3.1.219, `Signer.sign` on an `SdkRequest` with these
+    /// headers at `X-Sdk-Date: 20060102T150405Z`).
+    #[test]
+    fn prefixed_paths_sign_as_the_python_sdk_signs_them() {
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Host", "example.huaweicloud.com"),
+            ("X-Project-Id", "p1"),
+        ];
+        for (path, query, signature) in [
+            (
+                "/prefix%2Fsub/v2/p1/workspace-sub-jobs",
+                "job_id=job-1",
+                "608a87d9d21b9c5de9cc39e7977658835db878fbd2c2dbcfc21225a5db52b337",
+            ),
+            (
+                "/gw/a%20b~c/v2/p1/workspace-sub-jobs",
+                "limit=1000&status=FAILED&status=RUNNING",
+                "2bd7ace40f12664c5212b8f6f633175dcd21a2d90eebadc214347467e24126ea",
+            ),
+            (
+                "/%E4%B8%80/v2/p1/workspace-jobs/job-1",
+                "",
+                "c8cc270ea6e2671e7499d3b1b1a93b64fc19b5277910b58a3d57c5a9022608a1",
+            ),
+        ] {
+            let request = SignableRequest {
+                method: "GET",
+                path,
+                query,
+                headers: &headers,
+                body: b"",
+            };
+            let key = key("AccessKey", "SecretKey");
+            let time = at("20060102T150405Z");
+            assert_eq!(sign(&request, &key, time).signature, signature, "{path}");
+            // The client's path: the query is canonical already and signed as it stands.
+            assert_eq!(
+                sign_canonical(&request, &key, time).signature,
+                signature,
+                "{path}"
+            );
+        }
     }
 
     #[test]

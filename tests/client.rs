@@ -483,3 +483,191 @@ fn a_100_mb_response_is_refused_at_the_default_limit() {
         "the client stopped reading early ({sent} bytes sent)"
     );
 }
+
+/// A client of a loopback server that is not the simulator, signing at `clock`'s time.
+fn plain_client(url: &str, clock: Arc<ManualClock>) -> wks_waiter::Client {
+    wks_waiter::Client::builder()
+        .endpoint(url)
+        .project_id("p1")
+        .credentials(Credentials::access_key("AK", "SK").unwrap())
+        .proxy_from_env(false)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn malformed_success_bodies_are_retryable_decode_errors_naming_what_is_wrong() {
+    let cases = [
+        ("[]", "expected a sub-jobs page as a JSON object"),
+        (r#"{"jobs":[]}"#, "missing field `total_count`"),
+        (r#"{"total_count":3}"#, "missing field `jobs`"),
+        (
+            r#"{"total_count":4,"jobs":[{"id":"a"},{"id":"b"},{"id":"c"},{"status":"RUNNING"}]}"#,
+            "jobs[3].id is missing",
+        ),
+        (
+            r#"{"total_count":2,"jobs":[{"id":"a"},{"id":""}]}"#,
+            "jobs[1].id is missing",
+        ),
+        (
+            r#"{"error_code":"WKS.0001","error_msg":"Internal error"}"#,
+            "error object, not a page: WKS.0001: Internal error",
+        ),
+    ];
+    let responses = cases
+        .iter()
+        .map(|(body, _)| {
+            let headers = vec![("X-Request-Id", "rid-1".to_owned())];
+            (200, headers, body.to_string())
+        })
+        .collect();
+    let (url, server) = support::one_shot_server(responses);
+    let client = plain_client(&url, Arc::new(ManualClock::at_2026()));
+    for (body, needle) in cases {
+        let err = client.list_subtasks(&job_query()).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Decode { .. }), "{body}: {err:?}");
+        assert!(err.is_retryable(), "{body}");
+        assert!(text.contains(needle), "{body}: {text}");
+        assert!(text.contains("request id rid-1"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn a_wrong_type_in_an_optional_field_does_not_cost_the_page() {
+    let body = r#"{"total_count":2,"jobs":[{"id":"a","process":"50","status":7},
+        {"id":"b","status":"SUCCESS","entities":[1],"end_time":0}]}"#;
+    let (url, server) = support::one_shot_server(vec![(200, vec![], body.to_owned())]);
+    let page = plain_client(&url, Arc::new(ManualClock::at_2026()))
+        .list_subtasks(&job_query())
+        .unwrap();
+    assert_eq!(page.jobs[0].process, Some(50));
+    assert_eq!(page.jobs[0].status, None);
+    assert_eq!(page.jobs[1].status, Some(SubtaskStatus::Success));
+    assert_eq!(
+        (&page.jobs[1].entities, &page.jobs[1].end_time),
+        (&None, &None)
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_measured_from_the_clients_clock() {
+    let clock = Arc::new(ManualClock::at_2026());
+    let now = clock.system_time();
+    let date = |secs: u64| httpdate(now + secs_duration(secs));
+    let throttled = |retry_after: String| {
+        let body = r#"{"error_code":"APIGW.0308","error_msg":"throttled"}"#.to_owned();
+        (429, vec![("Retry-After", retry_after)], body)
+    };
+    let (url, server) = support::one_shot_server(vec![
+        throttled(date(90)),
+        throttled("Thu, 01 Jan 1970 00:00:00 GMT".to_owned()),
+        throttled("99999999999999999999999".to_owned()),
+        throttled("Fri, 31 Dec 9999 23:59:59 GMT".to_owned()),
+    ]);
+    let client = plain_client(&url, clock.clone());
+    let first = client.list_subtasks(&job_query()).unwrap_err();
+    assert_eq!(first.retry_after(), Some(secs(90)));
+    assert!(first.is_throttled() && first.is_retryable());
+    let past = client.list_subtasks(&job_query()).unwrap_err();
+    assert_eq!(past.retry_after(), Some(Duration::ZERO));
+    let huge = client.list_subtasks(&job_query()).unwrap_err();
+    assert_eq!(huge.retry_after(), Some(Duration::from_secs(u64::MAX)));
+    let far = client.list_subtasks(&job_query()).unwrap_err();
+    assert!(far.retry_after().unwrap() > secs(200_000_000_000));
+    server.join().unwrap();
+}
+
+fn secs_duration(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `time` as an IMF-fixdate, written independently of the crate's parser.
+fn httpdate(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    // 1970-01-01 was a Thursday.
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let rem = secs % 86_400;
+    format!(
+        "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        months[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn a_refused_connection_names_host_and_port_and_ends_at_once() {
+    let port = support::closed_port();
+    let client = plain_client(
+        &format!("http://127.0.0.1:{port}"),
+        Arc::new(ManualClock::at_2026()),
+    );
+    let err = client.list_subtasks(&job_query()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportKind::Refused,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("connection refused by 127.0.0.1:{port} on GET")),
+        "{text}"
+    );
+}
+
+#[test]
+fn clones_polling_from_threads_at_once_each_get_their_whole_page() {
+    let sim = Simulator::start(Scenario::desktops(JOB, 300)).unwrap();
+    let client = client(&sim);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|_| client.list_subtasks(&job_query()).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    // The simulator runs in real time, so states move between calls; the subtasks listed
+    // (and their order) do not.
+    let ids = |page: &wks_waiter::model::SubtaskPage| -> Vec<String> {
+        page.jobs.iter().map(|j| j.id.clone().unwrap()).collect()
+    };
+    let expected = ids(&client.list_subtasks(&job_query()).unwrap());
+    assert_eq!(expected.len(), 300);
+    for thread in threads {
+        for page in thread.join().unwrap() {
+            assert!(ids(&page) == expected, "a page differs");
+        }
+    }
+}

@@ -11,11 +11,11 @@ use wks_waiter::{
     SubtaskQuery, SubtaskStatus, WaitError, Waiter, WaiterBuilder,
 };
 
-const JOB: &str = "job-1";
+mod support;
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
+use support::{aksk, builder, secs};
+
+const JOB: &str = "job-1";
 
 /// Checks that `err` is `InvalidConfig` for `field` with exactly `value`, and that its
 /// message quotes the value.
@@ -41,11 +41,7 @@ fn simulator() -> Simulator {
 }
 
 fn good_client(sim: &Simulator) -> ClientBuilder {
-    Client::builder()
-        .endpoint(sim.url())
-        .project_id(sim.project_id())
-        .credentials(Credentials::access_key(sim.access_key(), sim.secret_key()).unwrap())
-        .proxy_from_env(false)
+    builder(sim).credentials(aksk(sim))
 }
 
 #[test]

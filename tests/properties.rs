@@ -10,6 +10,10 @@ use wks_waiter::{
     Credentials, Subtask,
 };
 
+mod support;
+
+use support::Rng;
+
 const VALID_PAGE: &str = r#"{"total_count":2,"jobs":[{"status":"RUNNING","process":40,
 "entities":{"user_name":"user-test-01","product_id":"workspace.c2.large.windows",
 "desktop_id":"9d30c8ac-77b5-4453-80da-8f027223ee99","desktop_name":"d1"},
@@ -52,8 +56,9 @@ fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// An optional string field; empty strings read back as absent, so none are generated.
 fn text() -> impl Strategy<Value = Option<String>> {
-    prop::option::of(".{0,16}")
+    prop::option::of(".{1,16}")
 }
 
 fn subtask() -> impl Strategy<Value = Subtask> {
@@ -74,11 +79,11 @@ fn subtask() -> impl Strategy<Value = Subtask> {
     )
         .prop_map(
             |((id, job_id, desktop, user, host), (status, process, code, reason))| {
-                // Empty strings read back as absent, so generate only what round-trips.
-                let keep = |s: Option<String>| s.filter(|s| !s.is_empty());
+                // A listed subtask always has an id.
+                let id = id.unwrap_or_else(|| "s".to_owned());
                 serde_json::from_value(serde_json::json!({
                     "id": id, "job_id": job_id, "host": host, "status": status, "process": process,
-                    "error_code": keep(code), "fail_reason": keep(reason),
+                    "error_code": code, "fail_reason": reason,
                     "entities": { "desktop_id": desktop, "user_name": user },
                 }))
                 .unwrap()
@@ -130,16 +135,50 @@ proptest! {
     }
 
     #[test]
+    fn any_value_in_an_optional_field_costs_that_field_only(
+        field in prop_oneof![
+            Just("status"), Just("process"), Just("entities"), Just("end_time"),
+            Just("job_id"), Just("error_code"), Just("novel"),
+        ],
+        value in arbitrary_json(),
+    ) {
+        let mut page: serde_json::Value = serde_json::from_str(VALID_PAGE).unwrap();
+        page["jobs"][0][field] = value;
+        let decoded = SubtaskPage::from_json(&serde_json::to_vec(&page).unwrap());
+        let decoded = decoded.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(decoded.jobs.len(), 2);
+        prop_assert_eq!(decoded.jobs[1].fail_reason.as_deref(), Some("no capacity é"));
+    }
+
+    #[test]
+    fn a_subtask_without_a_usable_id_makes_the_page_malformed_naming_its_index(
+        jobs in prop::collection::vec(subtask(), 1..8),
+        broken in any::<prop::sample::Index>(),
+        id in prop_oneof![
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!("")),
+            Just(serde_json::json!(7)),
+            Just(serde_json::json!(["a"])),
+        ],
+    ) {
+        let index = broken.index(jobs.len());
+        let mut page = serde_json::to_value(SubtaskPage::new(jobs.len() as u64, jobs)).unwrap();
+        page["jobs"][index]["id"] = id;
+        let err = SubtaskPage::from_json(&serde_json::to_vec(&page).unwrap()).unwrap_err();
+        let expected = format!("jobs[{index}].id is missing");
+        prop_assert!(err.to_string().contains(&expected), "{}", err);
+    }
+
+    #[test]
     fn canonical_query_is_independent_of_order(
         pairs in prop::collection::vec(("[a-z_]{1,6}", ".{0,8}"), 0..8),
         seed in any::<u64>(),
     ) {
         let mut shuffled = pairs.clone();
         // A deterministic shuffle from the seed.
-        let mut state = seed;
+        let mut rng = Rng(seed);
         for i in (1..shuffled.len()).rev() {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            shuffled.swap(i, (state >> 33) as usize % (i + 1));
+            shuffled.swap(i, rng.below(i as u64 + 1) as usize);
         }
         let canonical = |p: &[(String, String)]| canonical_query(p.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         prop_assert_eq!(canonical(&pairs), canonical(&shuffled));

@@ -10,6 +10,8 @@ use wks_waiter::{
     Client, Credentials, Error, Waiter,
 };
 
+mod support;
+
 const SK: &str = "Sk-2f9c1d7e-SECRET-a41b";
 const SECURITY_TOKEN: &str = "Tok-77aa31-SECRET-e0c9";
 const IAM_TOKEN: &str = "Iam-b5d0e8-SECRET-1f3a";
@@ -66,12 +68,9 @@ fn error_texts(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn client(sim: &Simulator, credentials: Credentials, clock: Arc<ManualClock>) -> Client {
-    Client::builder()
-        .endpoint(sim.url())
-        .project_id(sim.project_id())
+    support::builder(sim)
         .credentials(credentials)
         .clock(clock)
-        .proxy_from_env(false)
         .build()
         .unwrap()
 }

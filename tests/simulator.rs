@@ -480,13 +480,14 @@ fn what_the_client_receives_from_each_inconsistency() {
         .iter()
         .any(|s| s.job_id.as_deref() == Some("other-job")));
 
-    // Subtasks without an id cannot be told apart.
+    // Subtasks without an id cannot be told apart: the client refuses the page as
+    // malformed (a retryable error naming the field).
     let (source, clock) = virtual_source(paged());
     let source = source.with_faults(FaultPlan::new().always(Fault::BadIds(IdDefect::Missing)));
     clock.advance(secs(200));
-    let page = source.fetch_page(&query, None).unwrap();
-    assert!(page.page.jobs.iter().all(|s| s.id.is_none()));
-    assert_eq!(page.page.jobs.len(), 4);
+    let err = source.fetch_page(&query, None).unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("jobs[0].id"), "{err}");
 
     // An empty page and a short page are 200s that end a naive listing early.
     let (listing, _) = listing_with(Fault::EmptyPage);
@@ -500,7 +501,8 @@ fn what_the_client_receives_from_each_inconsistency() {
     );
     assert_eq!(listing.pages, 3);
 
-    // Malformed bodies: `null` is undecodable, `{}` reads as an empty page.
+    // Malformed bodies: none of them is a page; each is a retryable decode error naming
+    // what is wrong.
     let (source, clock) = virtual_source(paged());
     let source = source.with_faults(
         FaultPlan::new()
@@ -512,16 +514,12 @@ fn what_the_client_receives_from_each_inconsistency() {
             ),
     );
     clock.advance(secs(200));
-    let null = source.fetch_page(&query, None).unwrap_err();
-    assert!(matches!(null, Error::Decode { .. }), "{null:?}");
-    let empty = source.fetch_page(&query, None).unwrap();
-    assert_eq!((empty.page.total_count, empty.page.jobs.len()), (0, 0));
-    let error_object = source.fetch_page(&query, None).unwrap();
-    assert_eq!(
-        error_object.page.jobs.len(),
-        0,
-        "an error object with status 200"
-    );
+    for needle in ["", "total_count", "WKS.00000500"] {
+        let err = source.fetch_page(&query, None).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+        assert!(err.is_retryable(), "{err}");
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+    }
 }
 
 #[test]

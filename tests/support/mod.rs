@@ -402,3 +402,52 @@ pub fn raw_get(sim: &Simulator, path_and_query: &str) -> RawResponse {
     );
     raw_exchange(&sim.url(), &request)
 }
+
+/// A canned response: status, extra headers, body.
+pub type Canned = (u16, Vec<(&'static str, String)>, String);
+
+/// A loopback HTTP server that answers one connection per response, in order, each with
+/// `Connection: close`; returns its base URL and a handle yielding the request heads it
+/// read. For answers the simulator does not give (malformed bodies, raw headers).
+pub fn one_shot_server(responses: Vec<Canned>) -> (String, thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+    let handle = thread::spawn(move || {
+        let mut heads = Vec::new();
+        for (status, headers, body) in responses {
+            let (stream, _) = listener.accept().expect("a client connects");
+            let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            heads.push(head);
+            let mut response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
+            for (name, value) in headers {
+                response.push_str(&format!("{name}: {value}\r\n"));
+            }
+            response.push_str("\r\n");
+            response.push_str(&body);
+            let _ = (&stream).write_all(response.as_bytes());
+        }
+        heads
+    });
+    (url, handle)
+}
+
+/// A loopback port nothing listens on (bound, then released): connecting is refused.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a loopback port")
+        .local_addr()
+        .expect("a bound address")
+        .port()
+}
