@@ -13,6 +13,7 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use crate::budget::{Priority, RateBudget};
 use crate::credentials::{required_env, Credentials, ENV_PROJECT_ID};
 use crate::error::{
     retry_after, unresolved_host, Described, Error, NameNotResolved, TransportKind,
@@ -24,12 +25,15 @@ use crate::source::{
     collect_pages, interpret_job_response, interpret_response, FetchedJob, FetchedPage, JobsApi,
     SubtaskList,
 };
-use crate::time::{Clock, SystemClock};
+use crate::time::{Cancellation, Clock, SystemClock, ThreadSleeper};
 
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default read timeout.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest connect or read timeout accepted: a request that needs more is not an answer.
+const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// Default cap on a response body. A full page of 1000 subtasks is well under 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -266,6 +270,7 @@ pub struct Client {
     /// on a refused connection is a restart, not a wrong address.
     answered: Arc<AtomicBool>,
     buffers: Arc<BufferPool>,
+    budget: Option<RateBudget>,
 }
 
 impl fmt::Debug for Client {
@@ -303,7 +308,9 @@ impl Client {
     /// complete, [`Error::Decode`] for a body that is not a page,
     /// [`Error::ResponseTooLarge`] past the body limit.
     pub fn list_subtasks(&self, query: &SubtaskQuery) -> Result<SubtaskPage, Error> {
-        Ok(self.fetch_page(query, None)?.page)
+        Ok(self
+            .budgeted(Priority::Routine, || self.fetch_page(query, None))?
+            .page)
     }
 
     /// Fetches every page of `query` (see [`collect_pages`]).
@@ -313,7 +320,16 @@ impl Client {
     /// As [`list_subtasks`](Self::list_subtasks), for the first page that fails, and
     /// [`Error::OffsetLimit`] past the service's documented maximum offset.
     pub fn list_all_subtasks(&self, query: &SubtaskQuery) -> Result<SubtaskList, Error> {
-        collect_pages(query, |q| self.fetch_page(q, None))
+        let mut first = true;
+        collect_pages(query, |q| {
+            // Once a listing is under way, its pages go stale while the next one waits.
+            let priority = if std::mem::take(&mut first) {
+                Priority::Routine
+            } else {
+                Priority::Important
+            };
+            self.budgeted(priority, || self.fetch_page(q, None))
+        })
     }
 
     /// Fetches the details of `job_id`: its job-level status, error and subtask count.
@@ -323,7 +339,36 @@ impl Client {
     /// As [`list_subtasks`](Self::list_subtasks); an unknown job is an [`Error::Api`] with
     /// status 404, an invalid ID an [`Error::InvalidConfig`] without a request.
     pub fn get_job(&self, job_id: &str) -> Result<JobDetails, Error> {
-        Ok(self.fetch_job(job_id, None)?.job)
+        validate_id("job_id", job_id)?;
+        Ok(self
+            .budgeted(Priority::Routine, || self.fetch_job(job_id, None))?
+            .job)
+    }
+
+    /// Makes one request through the rate budget, if any: blocks until the budget allows
+    /// it (a window at most, or a capped throttle pause) and reports a 429 to it.
+    fn budgeted<T>(
+        &self,
+        priority: Priority,
+        request: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let Some(budget) = &self.budget else {
+            return request();
+        };
+        // Neither cancelled nor bounded: the budget always allows a request eventually.
+        let _ = budget.acquire(
+            priority,
+            &ThreadSleeper,
+            &Cancellation::new(),
+            Duration::MAX,
+        );
+        let result = request();
+        if let Err(error) = &result {
+            if error.is_throttled() {
+                budget.on_throttled(error.retry_after());
+            }
+        }
+        result
     }
 
     /// One signed GET of `path` (prefix included) with the canonical query
@@ -575,6 +620,10 @@ impl JobsApi for Client {
         &self.project_id
     }
 
+    fn rate_budget(&self) -> Option<&RateBudget> {
+        self.budget.as_ref()
+    }
+
     fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
         validate_id("job_id", job_id)?;
         let path = format!("{}/{job_id}", self.jobs_path);
@@ -733,6 +782,7 @@ pub struct ClientBuilder {
     proxy_env: ProxyEnv,
     /// Name resolution under the marking layer; tests replace it to fail without DNS.
     resolver: Option<Arc<dyn Resolver>>,
+    budget: Option<RateBudget>,
 }
 
 impl Default for ClientBuilder {
@@ -750,6 +800,7 @@ impl Default for ClientBuilder {
             clock: Arc::new(SystemClock),
             proxy_env: ProxyEnv::default(),
             resolver: None,
+            budget: None,
         }
     }
 }
@@ -799,7 +850,18 @@ impl ClientBuilder {
         self
     }
 
-    /// Time allowed to open a connection.
+    /// A request budget every request of this client (and its clones, and a
+    /// [`Waiter`](crate::Waiter) over it) counts against: the calls of this client wait
+    /// (blocking the thread) until the budget allows them; a waiter asks it before each
+    /// request and sleeps through its own sleeper.
+    ///
+    /// Defaults to none.
+    pub fn rate_budget(mut self, budget: RateBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Time allowed to open a connection, at most 1 hour.
     ///
     /// Defaults to 10 seconds.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -885,6 +947,14 @@ impl ClientBuilder {
             if timeout.is_zero() {
                 return Err(Error::invalid(field, "0s", "must be greater than zero"));
             }
+            // ureq adds timeouts to the current time: an absurd one would overflow it.
+            if timeout > MAX_TIMEOUT {
+                return Err(Error::invalid(
+                    field,
+                    crate::time::format_duration(timeout),
+                    "must be at most 1h",
+                ));
+            }
         }
         if self.max_body_bytes == 0 {
             return Err(Error::invalid(
@@ -949,6 +1019,7 @@ impl ClientBuilder {
             proxy: proxy_shown,
             answered: Arc::new(AtomicBool::new(false)),
             buffers: Arc::new(BufferPool::default()),
+            budget: self.budget,
         })
     }
 }

@@ -418,3 +418,50 @@ fn a_job_already_finished_when_the_wait_starts_is_found_at_once() {
     assert_eq!(finished.elapsed, Duration::ZERO, "at the first poll");
     assert_exact(&outcome, &truth(&scenario));
 }
+
+#[test]
+fn a_client_carries_its_budget_to_direct_calls_and_to_a_waiter() {
+    let (clock, sleeper) = virtual_time();
+    let sim = wks_waiter::simulator::Simulator::builder(batch(1, 4, 0))
+        .clock(clock.clone())
+        .start()
+        .unwrap();
+    let budget = RateBudget::builder()
+        .limit(3)
+        .window(mins(10))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let client = support::builder(&sim)
+        .credentials(support::aksk(&sim))
+        .clock(clock.clone())
+        .rate_budget(budget.clone())
+        .build()
+        .unwrap();
+    // Two direct calls spend two of the three requests.
+    let query = SubtaskQuery::for_job("batch-1").unwrap();
+    client.list_subtasks(&query).unwrap();
+    client.get_job("batch-1").unwrap();
+    // A waiter over the client takes its budget: never more than 3 requests in 10 minutes.
+    let outcome = Waiter::builder(client)
+        .clock(clock)
+        .sleeper(sleeper)
+        .build()
+        .unwrap()
+        .wait("batch-1")
+        .unwrap();
+    assert!(outcome.is_success());
+    let log = sim.requests();
+    for (i, first) in log.iter().enumerate() {
+        let within = log[i..]
+            .iter()
+            .take_while(|r| r.at < first.at + mins(10))
+            .count();
+        assert!(
+            within <= 3,
+            "{within} requests within 10 minutes from {:?}",
+            first.at
+        );
+    }
+    assert!(log.len() > 3);
+}
