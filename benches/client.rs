@@ -203,7 +203,7 @@ fn report_allocations() {
         ALLOCATIONS.load(Ordering::Relaxed),
         ALLOCATED_BYTES.load(Ordering::Relaxed),
     );
-    assert_eq!(page.jobs.len(), 1000);
+    assert_eq!(page.subtasks.len(), 1000);
     println!(
         "decode/page_of_1000_subtasks allocations: {} ({:.1} per subtask), {} KiB",
         count1 - count0,

@@ -112,7 +112,7 @@ impl JobsApi for Progressless<'_> {
         timeout: Option<Duration>,
     ) -> Result<FetchedPage, Error> {
         let mut fetched = self.inner.fetch_page(query, timeout)?;
-        for job in &mut fetched.page.jobs {
+        for job in &mut fetched.page.subtasks {
             job.process = (self.rewrite)(job.process);
         }
         Ok(fetched)
@@ -161,7 +161,7 @@ fn fixed_loop(
     for poll in 1.. {
         let listing =
             collect_pages(&query, |q| source.fetch_page(q, None)).expect("no faults injected");
-        if !listing.jobs.is_empty() && listing.jobs.iter().all(|j| j.is_terminal()) {
+        if !listing.subtasks.is_empty() && listing.subtasks.iter().all(|j| j.is_terminal()) {
             return poll;
         }
         sleeper.sleep(every, &never);

@@ -271,7 +271,7 @@ fn page_cost(
     // the public one-page call, which is the same request.
     let first = wks_waiter::source::JobsApi::fetch_page(&client, &query, None)
         .map_err(|e| format!("first page: {e}"))?;
-    let subtasks_per_page = first.page.jobs.len();
+    let subtasks_per_page = first.page.subtasks.len();
     let bytes_per_page = first.bytes;
     drop(first);
     if subtasks_per_page != PAGE_SIZE as usize {
@@ -301,7 +301,7 @@ fn page_cost(
         latencies.push(clock.now() - sent);
         // Read what a caller would, so nothing decoded goes unused.
         let listed = page
-            .jobs
+            .subtasks
             .iter()
             .filter(|job| job.id.is_some() && job.desktop_id().is_some())
             .count();

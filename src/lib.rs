@@ -1,22 +1,15 @@
-//! Block until Huawei Cloud Workspace jobs finish.
+//! Block until Huawei Cloud Workspace jobs finish, then say exactly which desktops exist
+//! and which failed, and why.
 //!
 //! Operations such as "create 200 desktops" return a `job_id`; each desktop becomes a
-//! subtask of that job, listed by `GET /v2/{project_id}/workspace-sub-jobs`. This crate
-//! gives you:
-//!
-//! - [`Client`]: a blocking client of that API, signing requests with SDK-HMAC-SHA256
-//!   exactly as Huawei's SDKs do ([`signing`]), with temporary credentials, IAM tokens,
-//!   regions and pagination ([`Client::list_all_subtasks`]);
-//! - [`Waiter`]: polls a job until every subtask is `SUCCESS` or `FAILED`, economically,
-//!   and returns a [`JobOutcome`] saying which desktops exist and which failed, and why;
-//! - `simulator` (feature `simulator`): a local fake of the API to test against offline.
+//! subtask of that job, listed by `GET /v2/{project_id}/workspace-sub-jobs`.
 //!
 //! # Quick start
 //!
 //! ```
 //! # #[cfg(feature = "simulator")] {
 //! use wks_waiter::simulator::{Scenario, Simulator};
-//! use wks_waiter::{Client, Credentials, SubtaskQuery};
+//! use wks_waiter::{Client, Credentials, Waiter};
 //!
 //! // A local fake of the API with one job of 5 desktops; use `.region("cn-north-4")` and
 //! // `Credentials::from_env()` for the real cloud.
@@ -26,11 +19,45 @@
 //!     .project_id(sim.project_id())
 //!     .credentials(Credentials::access_key(sim.access_key(), sim.secret_key())?)
 //!     .build()?;
-//! let listing = client.list_all_subtasks(&SubtaskQuery::for_job("job-1")?)?;
-//! assert_eq!(listing.jobs.len(), 5);
+//! // The simulated desktops finish within about two minutes of real time: list them
+//! // instead of waiting here (see `Waiter` for waits in virtual time).
+//! let listing = client.list_all_subtasks(&wks_waiter::SubtaskQuery::for_job("job-1")?)?;
+//! assert_eq!(listing.subtasks.len(), 5);
+//! let waiter = Waiter::builder(client).build()?; // then `waiter.wait("job-1")?`
+//! # drop(waiter);
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # The layers
+//!
+//! From the wire up, each layer usable on its own:
+//!
+//! 1. **Signing** ([`signing`]): SDK-HMAC-SHA256, byte-identical to Huawei's SDKs, a pure
+//!    function of the request, the key and the time. Public for other tools of the API.
+//! 2. **The client** ([`Client`], [`ClientBuilder`], [`Credentials`], [`SubtaskQuery`]):
+//!    one signed request per call to the sub-jobs listing
+//!    ([`list_subtasks`](Client::list_subtasks), [`list_all_subtasks`](Client::list_all_subtasks))
+//!    and the job details ([`get_job`](Client::get_job)); the response model is in
+//!    [`model`]. It never retries: retry policy belongs to the waiter.
+//! 3. **The API seam** ([`source::JobsApi`]): the two calls the waiter makes, implemented
+//!    by the client and by the simulator's in-process [`VirtualSource`](simulator::VirtualSource).
+//! 4. **The waiter** ([`Waiter`], [`WaiterBuilder`], [`BackoffPolicy`], [`Limit`]):
+//!    polls one job or many until every subtask is terminal, under a consistency rule
+//!    that never lets an inconsistent service produce a wrong verdict, economically, and
+//!    returns a [`JobOutcome`] or [`WaitOutcome`] (module [`outcome`]) or a [`WaitError`];
+//!    [`Event`]s report what happens as it happens.
+//! 5. **Sharing** ([`RateBudget`], module [`budget`]): one request budget for every client
+//!    and waiter of an account, across processes of the machine.
+//! 6. **Time** ([`time`], [`test_util`]): the clock and sleeper the waiter reads and waits
+//!    through, injected, so tests run hours of polling in milliseconds; [`Cancellation`]
+//!    wakes a sleeping waiter.
+//! 7. **The simulator** (`simulator`, feature `simulator`): a local fake of the API that
+//!    misbehaves as a real service can, for our tests and yours.
+//!
+//! Errors: [`Error`] for a request ([`ApiError`] for the service's error body,
+//! [`TransportKind`] for what failed on the way), [`WaitError`] for a wait. Defaults of
+//! every setting are named in [`defaults`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // Time arithmetic on durations from settings, answers and files must never panic.
@@ -85,3 +112,8 @@ pub mod defaults {
 pub mod test_util {
     pub use crate::time::{virtual_time, ManualClock, ManualSleeper};
 }
+
+// The README's Rust examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

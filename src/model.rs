@@ -214,14 +214,18 @@ impl Subtask {
 pub struct SubtaskPage {
     /// Number of subtasks matching the query, across all pages.
     pub total_count: u64,
-    /// The subtasks on this page.
-    pub jobs: Vec<Subtask>,
+    /// The subtasks on this page (`jobs` in the API's JSON).
+    #[serde(rename = "jobs")]
+    pub subtasks: Vec<Subtask>,
 }
 
 impl SubtaskPage {
-    /// A page holding `jobs`, claiming `total_count` matches overall.
-    pub fn new(total_count: u64, jobs: Vec<Subtask>) -> Self {
-        Self { total_count, jobs }
+    /// A page holding `subtasks`, claiming `total_count` matches overall.
+    pub fn new(total_count: u64, subtasks: Vec<Subtask>) -> Self {
+        Self {
+            total_count,
+            subtasks,
+        }
     }
 
     /// Decodes a response body, as the client does.
@@ -855,7 +859,10 @@ impl<'de> Visitor<'de> for PageVisitor {
             }
         }
         match (total_count, jobs) {
-            (Some(total_count), Some(jobs)) => Ok(SubtaskPage { total_count, jobs }),
+            (Some(total_count), Some(jobs)) => Ok(SubtaskPage {
+                total_count,
+                subtasks: jobs,
+            }),
             _ if error_code.is_some() || error_msg.is_some() => {
                 Err(de::Error::custom(format_args!(
                     "the body is an error object, not a page: {}: {}",
@@ -1021,8 +1028,8 @@ mod tests {
     fn seed_example_decodes_verbatim() {
         let page: SubtaskPage = serde_json::from_str(SEED_EXAMPLE).unwrap();
         assert_eq!(page.total_count, 2);
-        assert_eq!(page.jobs.len(), 1);
-        let job = &page.jobs[0];
+        assert_eq!(page.subtasks.len(), 1);
+        let job = &page.subtasks[0];
         assert_eq!(job.status, Some(SubtaskStatus::Running));
         assert_eq!(
             job.id.as_deref(),
@@ -1060,23 +1067,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(page.total_count, 3);
-        assert_eq!(page.jobs.len(), 3);
+        assert_eq!(page.subtasks.len(), 3);
         assert_eq!(
-            page.jobs[0].status,
+            page.subtasks[0].status,
             Some(SubtaskStatus::Unknown("PAUSED".into()))
         );
-        assert_eq!(page.jobs[0].end_time, None);
-        assert!(!page.jobs[0].is_terminal());
+        assert_eq!(page.subtasks[0].end_time, None);
+        assert!(!page.subtasks[0].is_terminal());
         let bare = Subtask {
             id: Some("b".into()),
             ..Subtask::default()
         };
-        assert_eq!(page.jobs[1], bare);
-        assert!(!page.jobs[1].is_terminal());
-        assert_eq!(page.jobs[2].status, Some(SubtaskStatus::Failed));
-        assert_eq!(page.jobs[2].user_name(), Some("bob"));
-        assert_eq!(page.jobs[2].process, Some(100));
-        assert!(page.jobs[2].is_terminal());
+        assert_eq!(page.subtasks[1], bare);
+        assert!(!page.subtasks[1].is_terminal());
+        assert_eq!(page.subtasks[2].status, Some(SubtaskStatus::Failed));
+        assert_eq!(page.subtasks[2].user_name(), Some("bob"));
+        assert_eq!(page.subtasks[2].process, Some(100));
+        assert!(page.subtasks[2].is_terminal());
     }
 
     #[test]
@@ -1087,7 +1094,7 @@ mod tests {
                 "begin_time":"2020-04-10 06:45:14","message":1.5}]}"#,
         )
         .unwrap();
-        let job = &page.jobs[0];
+        let job = &page.subtasks[0];
         assert_eq!(job.process, Some(50));
         assert_eq!(
             (&job.status, &job.job_type, &job.entities, &job.host),
@@ -1106,13 +1113,13 @@ mod tests {
         ] {
             let body = format!(r#"{{"total_count":1,"jobs":[{{"id":"a","process":{process}}}]}}"#);
             let page = SubtaskPage::from_json(body.as_bytes()).unwrap();
-            assert_eq!(page.jobs[0].process, read, "{process}");
+            assert_eq!(page.subtasks[0].process, read, "{process}");
         }
         let entities =
             br#"{"total_count":1,"jobs":[{"id":"a","entities":{"desktop_id":5,"user_name":"u"}}]}"#;
         let page = SubtaskPage::from_json(entities).unwrap();
-        assert_eq!(page.jobs[0].desktop_id(), None);
-        assert_eq!(page.jobs[0].user_name(), Some("u"));
+        assert_eq!(page.subtasks[0].desktop_id(), None);
+        assert_eq!(page.subtasks[0].user_name(), Some("u"));
     }
 
     /// The reason a body is refused with.
@@ -1229,7 +1236,7 @@ mod tests {
                 {"id":"c","job_id":"j2","job_type":"","entities":{"product_id":"p"}}]}"#,
         )
         .unwrap();
-        let [a, b, c] = &page.jobs[..] else {
+        let [a, b, c] = &page.subtasks[..] else {
             panic!("{page:?}")
         };
         let (a_job, b_job) = (a.job_id.as_ref().unwrap(), b.job_id.as_ref().unwrap());
@@ -1270,7 +1277,7 @@ mod tests {
             id: Some("j".into()),
             status: Some(JobStatus::Running),
             sub_jobs_total: Some(2),
-            sub_jobs: page.jobs.clone(),
+            sub_jobs: page.subtasks.clone(),
             ..JobDetails::default()
         };
         let again = JobDetails::from_json(&serde_json::to_vec(&job).unwrap()).unwrap();

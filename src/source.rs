@@ -141,7 +141,7 @@ pub struct SubtaskList {
     /// The `total_count` of the last page received.
     pub total_count: u64,
     /// The subtasks, de-duplicated by ID, in the order first received.
-    pub jobs: Vec<Subtask>,
+    pub subtasks: Vec<Subtask>,
     /// Pages fetched.
     pub pages: u32,
     /// Response bytes received.
@@ -190,9 +190,9 @@ pub fn for_each_page<E: From<Error>>(
         stats.pages += 1;
         stats.bytes += fetched.bytes as u64;
         stats.total_count = fetched.page.total_count;
-        let received = fetched.page.jobs.len();
+        let received = fetched.page.subtasks.len();
         stats.largest_page = stats.largest_page.max(received);
-        visit(offset, fetched.page.jobs);
+        visit(offset, fetched.page.subtasks);
         let start = offset;
         offset += received as u64;
         // A count at or below where a non-empty page started is missing (read as 0) or
@@ -221,12 +221,12 @@ pub fn collect_pages<E: From<Error>>(
     query: &SubtaskQuery,
     fetch: impl FnMut(&SubtaskQuery) -> Result<FetchedPage, E>,
 ) -> Result<SubtaskList, E> {
-    let mut jobs = Vec::new();
-    let stats = for_each_page(query, fetch, |_, page| jobs.extend(page))?;
-    drop_duplicates(&mut jobs);
+    let mut subtasks = Vec::new();
+    let stats = for_each_page(query, fetch, |_, page| subtasks.extend(page))?;
+    drop_duplicates(&mut subtasks);
     Ok(SubtaskList {
         total_count: stats.total_count,
-        jobs,
+        subtasks,
         pages: stats.pages,
         bytes: stats.bytes,
         largest_page: stats.largest_page,
@@ -325,7 +325,7 @@ mod tests {
             .build()
             .unwrap();
         let listing = collect_pages(&query, server(2500, 300)).unwrap();
-        assert_eq!(listing.jobs.len(), 2500);
+        assert_eq!(listing.subtasks.len(), 2500);
         assert_eq!(listing.pages, 9);
         assert_eq!(listing.bytes, 90);
         assert_eq!(listing.largest_page, 300);
@@ -341,14 +341,14 @@ mod tests {
             Ok(fetched)
         })
         .unwrap();
-        assert_eq!((listing.jobs.len(), listing.pages), (250, 4));
+        assert_eq!((listing.subtasks.len(), listing.pages), (250, 4));
     }
 
     #[test]
     fn empty_listing_is_one_request() {
         let query = SubtaskQuery::for_job("j").unwrap();
         let listing = collect_pages(&query, server(0, 100)).unwrap();
-        assert_eq!((listing.pages, listing.jobs.len()), (1, 0));
+        assert_eq!((listing.pages, listing.subtasks.len()), (1, 0));
     }
 
     #[test]
@@ -363,7 +363,11 @@ mod tests {
             Ok(FetchedPage::new(SubtaskPage::new(5, jobs), 1, None))
         })
         .unwrap();
-        let ids: Vec<_> = listing.jobs.iter().map(|j| j.id.clone().unwrap()).collect();
+        let ids: Vec<_> = listing
+            .subtasks
+            .iter()
+            .map(|j| j.id.clone().unwrap())
+            .collect();
         assert_eq!(ids, ["s0", "s1", "s2", "s3", "s4"]);
     }
 

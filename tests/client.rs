@@ -31,8 +31,8 @@ fn lists_one_page() {
     let sim = Simulator::start(Scenario::desktops(JOB, 5)).unwrap();
     let page = client(&sim).list_subtasks(&job_query()).unwrap();
     assert_eq!(page.total_count, 5);
-    assert_eq!(page.jobs.len(), 5);
-    let first = &page.jobs[0];
+    assert_eq!(page.subtasks.len(), 5);
+    let first = &page.subtasks[0];
     assert_eq!(first.job_id.as_deref(), Some(JOB));
     assert_eq!(first.desktop_name(), Some("desktop-0001"));
     assert_eq!(first.project_id.as_deref(), Some(sim.project_id()));
@@ -56,8 +56,12 @@ fn lists_everything_across_capped_pages() {
         .build()
         .unwrap();
     let listing = client(&sim).list_all_subtasks(&query).unwrap();
-    assert_eq!(listing.jobs.len(), 100);
-    let ids: HashSet<_> = listing.jobs.iter().map(|j| j.id.clone().unwrap()).collect();
+    assert_eq!(listing.subtasks.len(), 100);
+    let ids: HashSet<_> = listing
+        .subtasks
+        .iter()
+        .map(|j| j.id.clone().unwrap())
+        .collect();
     assert_eq!(ids.len(), 100, "no duplicates");
     assert_eq!(listing.largest_page, 7);
     let log = sim.requests();
@@ -83,7 +87,7 @@ fn filters_by_status_in_virtual_time() {
             .status(status)
             .build()
             .unwrap();
-        client.list_all_subtasks(&query).unwrap().jobs
+        client.list_all_subtasks(&query).unwrap().subtasks
     };
     assert!(by_status(SubtaskStatus::Failed).is_empty());
     clock.advance(secs(200));
@@ -121,7 +125,7 @@ fn the_http_and_in_process_fronts_agree() {
         clock.advance(secs(at) - clock.elapsed());
         let over_http = client.list_all_subtasks(&job_query()).unwrap();
         let in_process = collect_pages(&job_query(), |q| source.fetch_page(q, None)).unwrap();
-        assert_eq!(over_http.jobs, in_process.jobs, "at {at} s");
+        assert_eq!(over_http.subtasks, in_process.subtasks, "at {at} s");
         assert_eq!(over_http.total_count, in_process.total_count);
     }
 }
@@ -142,7 +146,7 @@ fn temporary_credentials_need_the_right_security_token() {
     let ok = with(
         Credentials::temporary(sim.access_key(), sim.secret_key(), "session-token-1").unwrap(),
     );
-    assert_eq!(ok.unwrap().jobs.len(), 2);
+    assert_eq!(ok.unwrap().subtasks.len(), 2);
     let wrong = with(
         Credentials::temporary(sim.access_key(), sim.secret_key(), "session-token-2").unwrap(),
     )
@@ -170,7 +174,7 @@ fn iam_tokens_authenticate() {
             .unwrap()
             .list_subtasks(&job_query())
     };
-    assert_eq!(with("my-iam-token").unwrap().jobs.len(), 3);
+    assert_eq!(with("my-iam-token").unwrap().subtasks.len(), 3);
     let err = with("forged-token").unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert_eq!(err.api().unwrap().error_code.as_deref(), Some("APIGW.0301"));
@@ -224,7 +228,10 @@ fn every_documented_error_status_is_an_api_error() {
         );
         assert!(err.to_string().contains(&logged.request_id()), "{err}");
     }
-    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 1);
+    assert_eq!(
+        client.list_subtasks(&job_query()).unwrap().subtasks.len(),
+        1
+    );
 }
 
 #[test]
@@ -349,7 +356,10 @@ fn a_truncated_body_is_a_retryable_decode_error() {
         err.request_id(),
         Some(sim.requests()[0].request_id().as_str())
     );
-    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 20);
+    assert_eq!(
+        client.list_subtasks(&job_query()).unwrap().subtasks.len(),
+        20
+    );
 }
 
 #[test]
@@ -377,7 +387,10 @@ fn a_dropped_connection_is_a_retryable_transport_error() {
         "{err:?}"
     );
     assert!(err.is_retryable() && !err.is_timeout());
-    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 20);
+    assert_eq!(
+        client.list_subtasks(&job_query()).unwrap().subtasks.len(),
+        20
+    );
 }
 
 #[test]
@@ -394,7 +407,10 @@ fn a_slow_response_beyond_the_read_timeout_times_out() {
     let err = client.list_subtasks(&job_query()).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.is_retryable());
-    assert_eq!(client.list_subtasks(&job_query()).unwrap().jobs.len(), 1);
+    assert_eq!(
+        client.list_subtasks(&job_query()).unwrap().subtasks.len(),
+        1
+    );
 }
 
 #[test]
@@ -544,11 +560,11 @@ fn a_wrong_type_in_an_optional_field_does_not_cost_the_page() {
     let page = plain_client(&url, Arc::new(ManualClock::at_2026()))
         .list_subtasks(&job_query())
         .unwrap();
-    assert_eq!(page.jobs[0].process, Some(50));
-    assert_eq!(page.jobs[0].status, None);
-    assert_eq!(page.jobs[1].status, Some(SubtaskStatus::Success));
+    assert_eq!(page.subtasks[0].process, Some(50));
+    assert_eq!(page.subtasks[0].status, None);
+    assert_eq!(page.subtasks[1].status, Some(SubtaskStatus::Success));
     assert_eq!(
-        (&page.jobs[1].entities, &page.jobs[1].end_time),
+        (&page.subtasks[1].entities, &page.subtasks[1].end_time),
         (&None, &None)
     );
     server.join().unwrap();
@@ -661,7 +677,10 @@ fn clones_polling_from_threads_at_once_each_get_their_whole_page() {
     // The simulator runs in real time, so states move between calls; the subtasks listed
     // (and their order) do not.
     let ids = |page: &wks_waiter::model::SubtaskPage| -> Vec<String> {
-        page.jobs.iter().map(|j| j.id.clone().unwrap()).collect()
+        page.subtasks
+            .iter()
+            .map(|j| j.id.clone().unwrap())
+            .collect()
     };
     let expected = ids(&client.list_subtasks(&job_query()).unwrap());
     assert_eq!(expected.len(), 300);

@@ -402,7 +402,7 @@ fn a_zero_page_size_never_yields_a_silently_incomplete_listing() {
     };
     match client.list_all_subtasks(&query) {
         Ok(listing) => assert_eq!(
-            listing.jobs.len() as u64,
+            listing.subtasks.len() as u64,
             listing.total_count,
             "an incomplete listing: {listing:?}"
         ),

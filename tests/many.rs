@@ -225,7 +225,7 @@ impl JobsApi for NoJobIds {
     ) -> Result<FetchedPage, Error> {
         let mut fetched = self.0.fetch_page(query, timeout)?;
         if query.job_id().is_none() {
-            for subtask in &mut fetched.page.jobs {
+            for subtask in &mut fetched.page.subtasks {
                 subtask.job_id = None;
             }
         }

@@ -146,8 +146,8 @@ proptest! {
         page["jobs"][0][field] = value;
         let decoded = SubtaskPage::from_json(&serde_json::to_vec(&page).unwrap());
         let decoded = decoded.map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(decoded.jobs.len(), 2);
-        prop_assert_eq!(decoded.jobs[1].fail_reason.as_deref(), Some("no capacity é"));
+        prop_assert_eq!(decoded.subtasks.len(), 2);
+        prop_assert_eq!(decoded.subtasks[1].fail_reason.as_deref(), Some("no capacity é"));
     }
 
     #[test]
@@ -224,6 +224,9 @@ proptest! {
 #[test]
 fn the_page_the_mutations_start_from_is_valid() {
     let page = SubtaskPage::from_json(VALID_PAGE.as_bytes()).unwrap();
-    assert_eq!((page.total_count, page.jobs.len()), (2, 2));
-    assert_eq!(page.jobs[1].fail_reason.as_deref(), Some("no capacity é"));
+    assert_eq!((page.total_count, page.subtasks.len()), (2, 2));
+    assert_eq!(
+        page.subtasks[1].fail_reason.as_deref(),
+        Some("no capacity é")
+    );
 }

@@ -77,7 +77,7 @@ fn the_example_scenario_file_loads_and_serves() {
     clock.advance(secs(10));
     let first = client.list_subtasks(&query).unwrap();
     assert_eq!(
-        (first.total_count, first.jobs.len()),
+        (first.total_count, first.subtasks.len()),
         (100, 100),
         "wave one"
     );
@@ -107,7 +107,7 @@ fn the_example_scenario_file_loads_and_serves() {
     assert!(source.fetch_page(&query, None).unwrap_err().is_throttled());
     clock.advance(secs(10));
     assert_eq!(
-        source.fetch_page(&query, None).unwrap().page.jobs.len(),
+        source.fetch_page(&query, None).unwrap().page.subtasks.len(),
         100
     );
 }
@@ -283,7 +283,7 @@ fn progress_shapes_reach_the_client_as_planned() {
     let process = |at: u64| {
         clock.advance(secs(at) - sim.elapsed());
         let page = client.list_subtasks(&query).unwrap();
-        page.jobs
+        page.subtasks
             .iter()
             .map(|s| (s.id.clone().unwrap(), s.process))
             .collect::<Vec<_>>()
@@ -306,7 +306,7 @@ fn progress_shapes_reach_the_client_as_planned() {
     );
     let failed = client.list_subtasks(&query).unwrap();
     let failure = failed
-        .jobs
+        .subtasks
         .iter()
         .find(|s| s.id.as_deref() == Some("early-failure"))
         .unwrap();
@@ -324,23 +324,23 @@ fn every_catalogued_timeline_is_served() {
         clock.advance(last_end);
         let listing = collect_pages(&query, |q| source.fetch_page(q, None)).unwrap();
         assert!(
-            listing.jobs.iter().all(|s| s.is_terminal()),
+            listing.subtasks.iter().all(|s| s.is_terminal()),
             "{name}: not finished at its last end"
         );
         let failed = listing
-            .jobs
+            .subtasks
             .iter()
             .filter(|s| s.status == Some(SubtaskStatus::Failed))
             .count();
         if spec.job_failure.is_none() {
-            assert_eq!(listing.jobs.len(), spec.desktops, "{name}");
+            assert_eq!(listing.subtasks.len(), spec.desktops, "{name}");
             assert_eq!(failed, spec.failures, "{name}");
         } else {
             assert!(
-                listing.jobs.len() < spec.desktops,
+                listing.subtasks.len() < spec.desktops,
                 "{name}: a wave was cut off"
             );
-            assert_eq!(failed, listing.jobs.len(), "{name}");
+            assert_eq!(failed, listing.subtasks.len(), "{name}");
         }
     }
 }
@@ -447,26 +447,26 @@ fn what_the_client_receives_from_each_inconsistency() {
     let (listing, source) = listing_with(Fault::DeleteBetweenPages);
     let listing = listing.unwrap();
     let listed = |list: &wks_waiter::source::SubtaskList| -> Vec<String> {
-        list.jobs
+        list.subtasks
             .iter()
             .map(|s| s.desktop_name().unwrap().to_owned())
             .collect()
     };
     // desktop-0004, read on page one, is deleted; desktop-0005 slides onto page one.
-    assert_eq!((listing.jobs.len(), listing.total_count), (9, 9));
+    assert_eq!((listing.subtasks.len(), listing.total_count), (9, 9));
     assert!(!listed(&listing).contains(&"desktop-0005".to_owned()));
     let again = collect_pages(&query, |q| source.fetch_page(q, None)).unwrap();
-    assert_eq!(again.jobs.len(), 9, "the deletion persists");
+    assert_eq!(again.subtasks.len(), 9, "the deletion persists");
     assert!(!listed(&again).contains(&"desktop-0004".to_owned()));
     assert!(listed(&again).contains(&"desktop-0005".to_owned()));
 
     // A subtask inserted between pages: the second page repeats the first's last entry.
     let (listing, source) = listing_with(Fault::InsertBetweenPages);
     let listing = listing.unwrap();
-    assert_eq!((listing.jobs.len(), listing.total_count), (10, 11));
+    assert_eq!((listing.subtasks.len(), listing.total_count), (10, 11));
     let again = collect_pages(&query, |q| source.fetch_page(q, None)).unwrap();
     assert_eq!(
-        again.jobs.len(),
+        again.subtasks.len(),
         11,
         "the new subtask is listed from now on"
     );
@@ -476,7 +476,7 @@ fn what_the_client_receives_from_each_inconsistency() {
     let (listing, _) = listing_on(2, Fault::ForeignSubtasks);
     let listing = listing.unwrap();
     assert!(listing
-        .jobs
+        .subtasks
         .iter()
         .any(|s| s.job_id.as_deref() == Some("other-job")));
 
@@ -491,11 +491,11 @@ fn what_the_client_receives_from_each_inconsistency() {
 
     // An empty page and a short page are 200s that end a naive listing early.
     let (listing, _) = listing_with(Fault::EmptyPage);
-    assert_eq!(listing.unwrap().jobs.len(), 4);
+    assert_eq!(listing.unwrap().subtasks.len(), 4);
     let (listing, _) = listing_with(Fault::ShortPage);
     let listing = listing.unwrap();
     assert_eq!(
-        listing.jobs.len(),
+        listing.subtasks.len(),
         10,
         "a short page shifts the next offset"
     );
@@ -539,20 +539,20 @@ fn project_wide_listings_over_http() {
     let all = |query: SubtaskQuery| client.list_all_subtasks(&query).unwrap();
     let everything = SubtaskQuery::builder().build().unwrap();
     assert_eq!(
-        all(everything.clone()).jobs.len(),
+        all(everything.clone()).subtasks.len(),
         15,
         "batch-2 and -3 not created yet"
     );
     clock.advance(mins(2));
-    assert_eq!(all(everything).jobs.len(), 25);
+    assert_eq!(all(everything).subtasks.len(), 25);
     clock.advance(mins(10));
     let failed = all(SubtaskQuery::builder()
         .status(SubtaskStatus::Failed)
         .build()
         .unwrap());
-    assert_eq!(failed.jobs.len(), 8);
+    assert_eq!(failed.subtasks.len(), 8);
     assert!(failed
-        .jobs
+        .subtasks
         .iter()
         .all(|s| s.job_id.as_deref() == Some("someone-else")));
     let creates = all(SubtaskQuery::builder()
@@ -561,12 +561,12 @@ fn project_wide_listings_over_http() {
         .status(SubtaskStatus::Failed)
         .build()
         .unwrap());
-    assert_eq!(creates.jobs.len(), 15);
+    assert_eq!(creates.subtasks.len(), 15);
     let pool = all(SubtaskQuery::builder()
         .desktop_pool_id("pool-9")
         .build()
         .unwrap());
-    assert_eq!(pool.jobs.len(), 10);
+    assert_eq!(pool.subtasks.len(), 10);
     // By hand: repeated status parameters, no job_id.
     let raw = raw_get(
         &sim,
@@ -795,7 +795,7 @@ fn generated_credentials_are_fresh_and_work() {
     let listing = client(&a)
         .list_subtasks(&SubtaskQuery::for_job(JOB).unwrap())
         .unwrap();
-    assert_eq!(listing.jobs.len(), 1);
+    assert_eq!(listing.subtasks.len(), 1);
     let by_token = builder(&a)
         .credentials(Credentials::token(a.token()).unwrap())
         .build()
@@ -880,7 +880,7 @@ fn a_client_vanishing_mid_request_costs_only_its_connection() {
     let listing = client(&sim)
         .list_subtasks(&SubtaskQuery::for_job(JOB).unwrap())
         .unwrap();
-    assert_eq!(listing.jobs.len(), 2);
+    assert_eq!(listing.subtasks.len(), 2);
     assert_eq!(sim.requests().len(), 1);
 }
 
@@ -908,7 +908,7 @@ fn many_concurrent_clients_share_a_bounded_number_of_connections() {
                         loop {
                             tries += 1;
                             match client.list_all_subtasks(&query) {
-                                Ok(listing) => break listing.jobs.len(),
+                                Ok(listing) => break listing.subtasks.len(),
                                 Err(Error::Transport { .. }) if tries < 5 => continue,
                                 Err(other) => panic!("{other:?}"),
                             }
@@ -945,7 +945,7 @@ fn it_serves_until_cancelled() {
         .build()
         .unwrap();
     let query = SubtaskQuery::for_job(JOB).unwrap();
-    assert_eq!(client.list_subtasks(&query).unwrap().jobs.len(), 3);
+    assert_eq!(client.list_subtasks(&query).unwrap().subtasks.len(), 3);
     cancel.cancel();
     server.join().unwrap();
     let after = client.list_subtasks(&query).unwrap_err();

@@ -44,7 +44,7 @@
 //! let err = client.list_all_subtasks(&query).unwrap_err();
 //! assert!(err.is_throttled());
 //! let listing = client.list_all_subtasks(&query)?;
-//! assert_eq!(listing.jobs.len(), 100);
+//! assert_eq!(listing.subtasks.len(), 100);
 //! assert_eq!(sim.requests().len(), 1 + 15);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -39,9 +39,9 @@ const VIRTUAL_ORIGIN: &str = "http://simulator.invalid";
 /// let clock = Arc::new(ManualClock::at_2026());
 /// let source = VirtualSource::new(Scenario::desktops("job-1", 4), clock.clone());
 /// let query = SubtaskQuery::for_job("job-1")?;
-/// assert!(source.fetch_page(&query, None)?.page.jobs.iter().all(|j| !j.is_terminal()));
+/// assert!(source.fetch_page(&query, None)?.page.subtasks.iter().all(|j| !j.is_terminal()));
 /// clock.advance(Duration::from_secs(3600));
-/// assert!(source.fetch_page(&query, None)?.page.jobs.iter().all(|j| j.is_terminal()));
+/// assert!(source.fetch_page(&query, None)?.page.subtasks.iter().all(|j| j.is_terminal()));
 /// assert_eq!(source.requests().len(), 2);
 /// # Ok::<(), wks_waiter::Error>(())
 /// ```
@@ -235,23 +235,23 @@ mod tests {
         let (source, clock) = source(Scenario::generate("job-1", &spec));
         let query = SubtaskQuery::for_job("job-1").unwrap();
         let early = source.fetch_page(&query, None).unwrap();
-        assert_eq!((early.page.total_count, early.page.jobs.len()), (0, 0));
+        assert_eq!((early.page.total_count, early.page.subtasks.len()), (0, 0));
         clock.advance(secs(200));
         let done = source.fetch_page(&query, None).unwrap();
-        assert_eq!(done.page.jobs.len(), 6);
+        assert_eq!(done.page.subtasks.len(), 6);
         assert_eq!(
             done.request_id.as_deref(),
             Some("sim-00000000000000000000000000000001")
         );
         let failed = done
             .page
-            .jobs
+            .subtasks
             .iter()
             .filter(|j| j.error_code.is_some())
             .count();
         assert_eq!(failed, 2);
         // The wall times are those of the clock: it started at 2026-01-01T00:00:00Z.
-        assert!(done.page.jobs[0]
+        assert!(done.page.subtasks[0]
             .end_time
             .as_deref()
             .unwrap()
@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(clock.elapsed(), secs(30));
 
         let page = source.fetch_page(&query, timeout).unwrap();
-        assert_eq!(page.page.jobs.len(), 3);
+        assert_eq!(page.page.subtasks.len(), 3);
         assert_eq!(clock.elapsed(), secs(35));
 
         let statuses: Vec<_> = source.requests().iter().map(|r| r.status).collect();

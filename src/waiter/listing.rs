@@ -217,7 +217,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
             let fetched = self.fetch_listing_page(&page_query, priority, glitch_job)?;
             pages += 1;
             let page = fetched.page;
-            let received = page.jobs.len();
+            let received = page.subtasks.len();
             match total {
                 None => total = Some(page.total_count),
                 Some(first) if first != page.total_count => {
@@ -237,7 +237,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 });
             }
             let ids: Vec<u64> = page
-                .jobs
+                .subtasks
                 .iter()
                 .map(|s| id_hash(s.id.as_deref().unwrap_or_default()))
                 .collect();
@@ -250,7 +250,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 break;
             }
             let now = self.now();
-            for subtask in page.jobs {
+            for subtask in page.subtasks {
                 if subtask.id.as_deref().is_none_or(str::is_empty) {
                     problem
                         .get_or_insert_with(|| format!("a subtask at offset {offset} has no id"));
@@ -393,13 +393,13 @@ impl<A: JobsApi> Run<'_, '_, A> {
             |fetched: &FetchedPage| fetched.bytes,
             |fetched: &FetchedPage| {
                 let (job_id, known) = suspicious.as_ref()?;
-                (fetched.page.jobs.is_empty() && fetched.page.total_count == 0).then(|| {
+                (fetched.page.subtasks.is_empty() && fetched.page.total_count == 0).then(|| {
                     format!("an empty listing of job {job_id} after {known} subtasks were listed")
                 })
             },
         )?;
         if let (Some(index), true) = (glitch_job, suspicious.is_some()) {
-            if fetched.page.jobs.is_empty() && fetched.page.total_count == 0 {
+            if fetched.page.subtasks.is_empty() && fetched.page.total_count == 0 {
                 log::warn!(
                     "job {}: the listing stayed empty through every retry; taking it as evidence",
                     self.jobs[index].id
