@@ -340,6 +340,7 @@ fn wall_nanos(time: SystemTime) -> u64 {
 /// | [`state_dir`](Self::state_dir) | `$XDG_RUNTIME_DIR/wks-waiter`, else `wks-waiter-<uid>` under the temporary directory |
 /// | [`clock`](Self::clock) | the system clock |
 #[derive(Clone)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct RateBudgetBuilder {
     limit: u32,
     window: Duration,

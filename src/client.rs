@@ -768,6 +768,7 @@ fn env_proxy(env: &ProxyEnv, endpoint: &Endpoint) -> Result<Option<(ureq::Proxy,
 /// # Ok::<(), wks_waiter::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct ClientBuilder {
     endpoint: Option<String>,
     region: Option<String>,

@@ -123,6 +123,7 @@ impl SubtaskQuery {
 
 /// Builds a [`SubtaskQuery`]; see [`SubtaskQuery::builder`].
 #[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct SubtaskQueryBuilder {
     statuses: Vec<SubtaskStatus>,
     job_id: Option<String>,

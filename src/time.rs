@@ -72,7 +72,7 @@ impl Cancellation {
     }
 
     /// Cancels, waking sleepers. Idempotent; safe from any thread (and from a signal
-    /// handler thread such as `ctrlc`'s).
+    /// handler thread, such as `wks-wait`'s).
     pub fn cancel(&self) {
         let _guard = self
             .inner

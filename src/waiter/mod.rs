@@ -1737,3 +1737,18 @@ impl<A: JobsApi> WaiterBuilder<A> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_stay_small() {
+        // A wait's result moves through every caller's `?`: the outcome is boxed.
+        assert!(
+            std::mem::size_of::<WaitError>() <= 96,
+            "{}",
+            std::mem::size_of::<WaitError>()
+        );
+    }
+}
