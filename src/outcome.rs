@@ -483,23 +483,39 @@ impl fmt::Debug for JobOutcome {
     }
 }
 
+/// The fields a job's object and a wait's object share: the counts, then the cost.
+fn serialize_totals<S: SerializeStruct>(
+    out: &mut S,
+    counts: &Counts,
+    elapsed: Duration,
+    polls: u32,
+    requests: u32,
+) -> Result<(), S::Error> {
+    out.serialize_field("total", &counts.total)?;
+    out.serialize_field("succeeded", &counts.succeeded)?;
+    out.serialize_field("failed", &counts.failed)?;
+    out.serialize_field("vanished", &counts.vanished)?;
+    out.serialize_field("pending", &counts.pending())?;
+    out.serialize_field(
+        "elapsed_ms",
+        &u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+    )?;
+    out.serialize_field("polls", &polls)?;
+    out.serialize_field("requests", &requests)
+}
+
 impl Serialize for JobOutcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let counts = self.counts();
         let mut out = serializer.serialize_struct("JobOutcome", 15)?;
         out.serialize_field("job_id", &self.job_id)?;
         out.serialize_field("result", &self.result)?;
-        out.serialize_field("total", &counts.total)?;
-        out.serialize_field("succeeded", &counts.succeeded)?;
-        out.serialize_field("failed", &counts.failed)?;
-        out.serialize_field("vanished", &counts.vanished)?;
-        out.serialize_field("pending", &counts.pending())?;
-        out.serialize_field(
-            "elapsed_ms",
-            &u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+        serialize_totals(
+            &mut out,
+            &self.counts(),
+            self.elapsed,
+            self.polls,
+            self.requests,
         )?;
-        out.serialize_field("polls", &self.polls)?;
-        out.serialize_field("requests", &self.requests)?;
         out.serialize_field("job", &self.job)?;
         out.serialize_field("failures", &self.failures())?;
         out.serialize_field(
@@ -614,21 +630,16 @@ impl fmt::Debug for WaitOutcome {
 
 impl Serialize for WaitOutcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let counts = self.counts();
         let mut out = serializer.serialize_struct("WaitOutcome", 11)?;
         out.serialize_field("result", &self.result())?;
         out.serialize_field("jobs_total", &self.jobs.len())?;
-        out.serialize_field("total", &counts.total)?;
-        out.serialize_field("succeeded", &counts.succeeded)?;
-        out.serialize_field("failed", &counts.failed)?;
-        out.serialize_field("vanished", &counts.vanished)?;
-        out.serialize_field("pending", &counts.pending())?;
-        out.serialize_field(
-            "elapsed_ms",
-            &u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+        serialize_totals(
+            &mut out,
+            &self.counts(),
+            self.elapsed,
+            self.polls,
+            self.requests,
         )?;
-        out.serialize_field("polls", &self.polls)?;
-        out.serialize_field("requests", &self.requests)?;
         out.serialize_field("jobs", &self.jobs)?;
         out.end()
     }

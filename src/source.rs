@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::budget::RateBudget;
 use crate::error::{excerpt, ApiError, Error};
-use crate::model::{JobDetails, Subtask, SubtaskPage};
+use crate::model::{DecodeError, JobDetails, Subtask, SubtaskPage};
 use crate::query::{SubtaskQuery, MAX_OFFSET};
 
 /// One page as received, with what it cost.
@@ -256,19 +256,14 @@ pub(crate) fn interpret_response(
     retry_after: Option<&str>,
     body: &[u8],
 ) -> Result<FetchedPage, Error> {
-    if !(200..300).contains(&status) {
-        return Err(ApiError::from_response(status, body, request_id, retry_after).into());
-    }
-    match SubtaskPage::from_json(body) {
-        Ok(page) => Ok(FetchedPage::new(page, body.len(), request_id)),
-        Err(source) => Err(Error::Decode {
-            status,
-            request_id,
-            length: body.len(),
-            excerpt: excerpt(body),
-            source,
-        }),
-    }
+    interpret(
+        status,
+        request_id,
+        retry_after,
+        body,
+        SubtaskPage::from_json,
+    )
+    .map(|(page, request_id)| FetchedPage::new(page, body.len(), request_id))
 }
 
 /// Turns a response of the job-details API into a job or an error.
@@ -278,11 +273,24 @@ pub(crate) fn interpret_job_response(
     retry_after: Option<&str>,
     body: &[u8],
 ) -> Result<FetchedJob, Error> {
+    interpret(status, request_id, retry_after, body, JobDetails::from_json)
+        .map(|(job, request_id)| FetchedJob::new(job, body.len(), request_id))
+}
+
+/// An error status is an API error; a success is `decode`d, a body it refuses a decode
+/// error quoting the body's start.
+fn interpret<T>(
+    status: u16,
+    request_id: Option<String>,
+    retry_after: Option<&str>,
+    body: &[u8],
+    decode: fn(&[u8]) -> Result<T, DecodeError>,
+) -> Result<(T, Option<String>), Error> {
     if !(200..300).contains(&status) {
         return Err(ApiError::from_response(status, body, request_id, retry_after).into());
     }
-    match JobDetails::from_json(body) {
-        Ok(job) => Ok(FetchedJob::new(job, body.len(), request_id)),
+    match decode(body) {
+        Ok(value) => Ok((value, request_id)),
         Err(source) => Err(Error::Decode {
             status,
             request_id,

@@ -9,54 +9,29 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use support::{mins, secs};
+use support::{mins, secs, Rig};
 use wks_waiter::simulator::{
     DesktopPlan, Fault, FaultPlan, IdDefect, JobFailure, JobPlan, Outcome, Scenario, TimelineSpec,
-    VirtualSource,
 };
 use wks_waiter::source::JobsApi;
-use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
-use wks_waiter::{
-    Event, EventKind, JobOutcome, JobResult, SubtaskStatus, WaitError, Waiter, WaiterBuilder,
-};
+use wks_waiter::{Event, EventKind, JobOutcome, JobResult, SubtaskStatus, WaitError};
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
 
-struct Rig {
-    clock: Arc<ManualClock>,
-    sleeper: Arc<ManualSleeper>,
-    source: Arc<VirtualSource>,
+/// What these tests ask of a rig.
+trait Judged {
+    fn wait(&self) -> Result<JobOutcome, WaitError>;
+    fn truth(&self) -> BTreeMap<String, String>;
 }
 
-impl Rig {
-    fn new(scenario: Scenario, faults: FaultPlan) -> Self {
-        let (clock, sleeper) = virtual_time();
-        let source = Arc::new(VirtualSource::new(scenario, clock.clone()).with_faults(faults));
-        Self {
-            clock,
-            sleeper,
-            source,
-        }
-    }
-
-    fn waiter(&self) -> WaiterBuilder<Arc<VirtualSource>> {
-        Waiter::builder(self.source.clone())
-            .clock(self.clock.clone())
-            .sleeper(self.sleeper.clone())
-            .jitter_seed(11)
-            .max_wait(mins(120))
-    }
-
+impl Judged for Rig {
     fn wait(&self) -> Result<JobOutcome, WaitError> {
         self.waiter().build().unwrap().wait(JOB)
     }
 
-    /// The job as the service says it finally is: every subtask's last status, by ID,
-    /// deleted ones included (they finished before anyone could delete them).
     fn truth(&self) -> BTreeMap<String, String> {
         let end = secs(24 * 3600);
         let mut truth: BTreeMap<String, String> = self
@@ -171,10 +146,11 @@ fn a_finished_subtask_deleted_between_pages_never_hides_a_running_one() {
     ])
     .page_cap(2);
     // Whenever a page after the first is read, a finished subtask before it is deleted.
-    let rig = Rig::new(scenario, FaultPlan::new().always(Fault::DeleteBetweenPages));
+    let rig = Rig::with_faults(scenario, FaultPlan::new().always(Fault::DeleteBetweenPages));
     let outcome = rig
         .waiter()
         .predictive(false)
+        .max_wait(mins(120))
         .build()
         .unwrap()
         .wait(JOB)
@@ -205,7 +181,7 @@ fn a_deletion_between_pages_of_the_final_listing_is_read_again() {
         .collect())
     .page_cap(3);
     let plan = FaultPlan::new().on_requests(0..200, Fault::DeleteBetweenPages);
-    let rig = Rig::new(scenario, plan);
+    let rig = Rig::with_faults(scenario, plan);
     let result = rig.wait();
     assert_never_wrong(&rig, &result, "deletions on every page");
 }
@@ -220,7 +196,7 @@ fn an_empty_or_malformed_answer_after_subtasks_were_seen_is_retried_not_a_verdic
             finish_between: (mins(20), mins(20)),
             ..TimelineSpec::new(10)
         };
-        let rig = Rig::new(
+        let rig = Rig::with_faults(
             Scenario::generate(JOB, &spec),
             FaultPlan::new().on_request(3, fault.clone()),
         );
@@ -243,7 +219,7 @@ fn subtasks_of_other_jobs_are_never_counted() {
     };
     let scenario =
         job(vec![desktop(0, 0, 900, Outcome::Success)]).job(JobPlan::generate("other-job", &other));
-    let rig = Rig::new(scenario, FaultPlan::new().always(Fault::ForeignSubtasks));
+    let rig = Rig::with_faults(scenario, FaultPlan::new().always(Fault::ForeignSubtasks));
     let outcome = rig.wait().unwrap();
     assert!(outcome.is_success(), "{outcome:?}");
     assert_eq!(outcome.counts().total, 1);
@@ -262,7 +238,7 @@ fn subtasks_without_an_id_or_with_duplicated_ids_are_never_merged_or_double_coun
             .map(|i| desktop(i, 0, 300, Outcome::Success))
             .collect());
         // Every answer until 10 minutes is spoiled; then the service heals.
-        let rig = Rig::new(scenario, FaultPlan::new().on_requests(0..3, fault.clone()));
+        let rig = Rig::with_faults(scenario, FaultPlan::new().on_requests(0..3, fault.clone()));
         let result = rig.wait();
         let outcome = result.as_ref().unwrap_or_else(|e| panic!("{fault:?}: {e}"));
         assert!(outcome.is_success(), "{fault:?}: {outcome:?}");
@@ -277,7 +253,7 @@ fn a_service_that_never_answers_consistently_ends_with_a_clear_error() {
     let scenario = job((0..3)
         .map(|i| desktop(i, 0, 30, Outcome::Success))
         .collect());
-    let rig = Rig::new(scenario, FaultPlan::new().always(Fault::TotalCount(1)));
+    let rig = Rig::with_faults(scenario, FaultPlan::new().always(Fault::TotalCount(1)));
     let err = rig.wait().unwrap_err();
     let WaitError::Inconsistent {
         reads,
@@ -312,7 +288,7 @@ fn short_pages_and_shifting_counts_are_read_again_before_a_verdict() {
         let plan = (0..60)
             .filter_map(|i| glitches.fault_for(i).map(|f| (i, f)))
             .fold(FaultPlan::new(), |plan, (i, f)| plan.on_request(i, f));
-        let rig = Rig::new(scenario, plan);
+        let rig = Rig::with_faults(scenario, plan);
         let result = rig.wait();
         assert_never_wrong(&rig, &result, &format!("{fault:?}"));
         assert!(result.is_ok(), "{fault:?}: {result:?}");
@@ -328,7 +304,7 @@ fn waves_are_waited_for_without_being_told_how_many() {
         finish_between: (mins(3), mins(4)),
         ..TimelineSpec::new(10)
     };
-    let rig = Rig::new(Scenario::generate(JOB, &spec), FaultPlan::new());
+    let rig = Rig::with_faults(Scenario::generate(JOB, &spec), FaultPlan::new());
     let outcome = rig.wait().unwrap();
     assert!(outcome.is_success());
     assert_eq!(outcome.counts().succeeded, 10, "{outcome:?}");
@@ -337,7 +313,7 @@ fn waves_are_waited_for_without_being_told_how_many() {
 
 #[test]
 fn an_unknown_job_ends_at_once_naming_the_job_and_the_project() {
-    let rig = Rig::new(Scenario::desktops("some-other-job", 3), FaultPlan::new());
+    let rig = Rig::with_faults(Scenario::desktops("some-other-job", 3), FaultPlan::new());
     let err = rig
         .waiter()
         .build()
@@ -372,7 +348,7 @@ fn a_job_that_failed_before_creating_subtasks_is_reported_with_its_reason() {
         )),
         ..TimelineSpec::new(5)
     };
-    let rig = Rig::new(Scenario::generate(JOB, &spec), FaultPlan::new());
+    let rig = Rig::with_faults(Scenario::generate(JOB, &spec), FaultPlan::new());
     let outcome = rig.wait().unwrap();
     assert_eq!(outcome.result, JobResult::Failed);
     assert_eq!(outcome.counts().total, 0);
@@ -388,7 +364,7 @@ fn a_job_that_failed_before_creating_subtasks_is_reported_with_its_reason() {
 fn a_job_that_never_shows_a_subtask_ends_after_first_subtask_within() {
     let mut late = desktop(0, 3600, 3700, Outcome::Success);
     late.visible_at = secs(3600);
-    let rig = Rig::new(job(vec![late]), FaultPlan::new());
+    let rig = Rig::with_faults(job(vec![late]), FaultPlan::new());
     let err = rig
         .waiter()
         .first_subtask_within(mins(2))
@@ -416,7 +392,7 @@ fn a_job_that_never_shows_a_subtask_ends_after_first_subtask_within() {
 fn without_permission_for_job_details_the_listing_alone_decides() {
     let scenario = || job(vec![desktop(0, 0, 120, Outcome::Success)]);
     // Where the job's details are read in a run without faults...
-    let clean = Rig::new(scenario(), FaultPlan::new());
+    let clean = Rig::with_faults(scenario(), FaultPlan::new());
     assert!(clean.wait().unwrap().is_success());
     let details = clean
         .source
@@ -425,7 +401,7 @@ fn without_permission_for_job_details_the_listing_alone_decides() {
         .position(|r| r.path.contains("workspace-jobs"))
         .unwrap() as u64;
     // ... they answer 403 (the caller lacks workspace:jobs:get); listings are fine.
-    let rig = Rig::new(
+    let rig = Rig::with_faults(
         scenario(),
         FaultPlan::new().on_request(
             details,
@@ -488,7 +464,7 @@ proptest! {
             seed,
             ..TimelineSpec::new(desktops)
         };
-        let rig = Rig::new(
+        let rig = Rig::with_faults(
             Scenario::generate(JOB, &spec).page_cap(page_cap),
             FaultPlan::new().random(rate, seed, hostile_mix()),
         );

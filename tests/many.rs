@@ -11,42 +11,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use support::{mins, secs};
+use support::{mins, secs, Rig};
 use wks_waiter::simulator::{
     Fault, FaultPlan, JobPlan, RateLimit, RequestRecord, Scenario, TimelineSpec, VirtualSource,
 };
 use wks_waiter::source::{FetchedJob, FetchedPage, JobsApi};
-use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
+use wks_waiter::test_util::virtual_time;
 use wks_waiter::{
     Error, Event, EventKind, JobResult, RateBudget, SubtaskQuery, SubtaskStatus, WaitOutcome,
-    Waiter, WaiterBuilder,
+    Waiter,
 };
 
-struct Rig {
-    clock: Arc<ManualClock>,
-    sleeper: Arc<ManualSleeper>,
-    source: Arc<VirtualSource>,
+/// What these tests ask of a rig.
+trait Many {
+    fn wait_all(&self, jobs: &[&str]) -> WaitOutcome;
+    fn project_wide(&self) -> Vec<RequestRecord>;
 }
 
-impl Rig {
-    fn new(scenario: Scenario, faults: FaultPlan) -> Self {
-        let (clock, sleeper) = virtual_time();
-        let source = Arc::new(VirtualSource::new(scenario, clock.clone()).with_faults(faults));
-        Self {
-            clock,
-            sleeper,
-            source,
-        }
-    }
-
-    fn waiter(&self) -> WaiterBuilder<Arc<VirtualSource>> {
-        Waiter::builder(self.source.clone())
-            .clock(self.clock.clone())
-            .sleeper(self.sleeper.clone())
-            .jitter_seed(5)
-            .max_wait(mins(120))
-    }
-
+impl Many for Rig {
     fn wait_all(&self, jobs: &[&str]) -> WaitOutcome {
         self.waiter().build().unwrap().wait_all(jobs).unwrap()
     }
@@ -128,7 +110,7 @@ fn ids(n: usize) -> Vec<String> {
 #[test]
 fn many_jobs_end_with_exact_per_job_outcomes_in_one_loop() {
     let scenario = batch(6, 30, 2);
-    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let rig = Rig::with_faults(scenario.clone(), FaultPlan::new());
     let names = ids(6);
     let jobs: Vec<&str> = names.iter().map(String::as_str).collect();
     let outcome = rig.wait_all(&jobs);
@@ -143,7 +125,7 @@ fn many_jobs_end_with_exact_per_job_outcomes_in_one_loop() {
     let alone: u32 = jobs
         .iter()
         .map(|job| {
-            let rig = Rig::new(scenario.clone(), FaultPlan::new());
+            let rig = Rig::with_faults(scenario.clone(), FaultPlan::new());
             rig.waiter().build().unwrap().wait(job).unwrap().requests
         })
         .sum();
@@ -170,7 +152,7 @@ fn a_busy_project_is_listed_job_by_job() {
         ..TimelineSpec::new(1000)
     };
     let scenario = batch(3, 20, 0).many("other", 4, Duration::ZERO, &other);
-    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let rig = Rig::with_faults(scenario.clone(), FaultPlan::new());
     let outcome = rig.wait_all(&["batch-1", "batch-2", "batch-3"]);
     assert!(outcome.is_success(), "{outcome:?}");
     assert_exact(&outcome, &truth(&scenario));
@@ -186,7 +168,7 @@ fn a_busy_project_is_listed_job_by_job() {
 #[test]
 fn a_wrong_job_id_errors_alone_and_the_others_finish() {
     let scenario = batch(2, 10, 0);
-    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let rig = Rig::with_faults(scenario.clone(), FaultPlan::new());
     let outcome = rig.wait_all(&["batch-1", "no-such-job", "batch-2"]);
     let wrong = outcome.job("no-such-job").unwrap();
     assert_eq!(wrong.result, JobResult::Error);
@@ -236,7 +218,7 @@ impl JobsApi for NoJobIds {
 #[test]
 fn a_project_wide_listing_without_job_ids_is_given_up() {
     let scenario = batch(3, 10, 1);
-    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let rig = Rig::with_faults(scenario.clone(), FaultPlan::new());
     let names = ids(3);
     let jobs: Vec<&str> = names.iter().map(String::as_str).collect();
     let outcome = Waiter::builder(NoJobIds(rig.source.clone()))
@@ -261,7 +243,7 @@ fn each_job_finishes_in_the_event_stream_as_it_ends() {
     let scenario = Scenario::new()
         .job(JobPlan::generate("early", &spec(3)))
         .job(JobPlan::generate("late", &spec(20)));
-    let rig = Rig::new(scenario, FaultPlan::new());
+    let rig = Rig::with_faults(scenario, FaultPlan::new());
     let mut finished = Vec::new();
     let outcome = rig
         .waiter()
@@ -370,7 +352,7 @@ proptest! {
             .many("batch", jobs, Duration::ZERO, &spec)
             .many("other", others, Duration::ZERO, &other)
             .page_cap(page_cap);
-        let rig = Rig::new(scenario.clone(), FaultPlan::new().random(rate, seed, hostile_mix()));
+        let rig = Rig::with_faults(scenario.clone(), FaultPlan::new().random(rate, seed, hostile_mix()));
         let names = ids(jobs);
         let list: Vec<&str> = names.iter().map(String::as_str).collect();
         let outcome = rig.waiter().max_retries(12).build().unwrap().wait_all(&list).unwrap();
@@ -389,7 +371,7 @@ fn a_check_polls_once_and_says_what_is_decided() {
     let scenario = Scenario::new()
         .job(JobPlan::generate("running", &spec(30)))
         .job(JobPlan::generate("done", &spec(0)));
-    let rig = Rig::new(scenario, FaultPlan::new());
+    let rig = Rig::with_faults(scenario, FaultPlan::new());
     let waiter = rig.waiter().build().unwrap();
     let outcome = waiter.check(&["running", "done", "unknown"]).unwrap();
     assert_eq!(outcome.job("running").unwrap().result, JobResult::Pending);
@@ -410,7 +392,7 @@ fn a_job_already_finished_when_the_wait_starts_is_found_at_once() {
         ..TimelineSpec::new(4)
     };
     let scenario = batch(2, 10, 0).job(JobPlan::generate("done", &done));
-    let rig = Rig::new(scenario.clone(), FaultPlan::new());
+    let rig = Rig::with_faults(scenario.clone(), FaultPlan::new());
     let outcome = rig.wait_all(&["batch-1", "batch-2", "done"]);
     assert!(outcome.is_success(), "{outcome:?}");
     let finished = outcome.job("done").unwrap();

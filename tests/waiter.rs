@@ -12,50 +12,25 @@ use wks_waiter::simulator::{
     VirtualSource,
 };
 use wks_waiter::{
-    test_util::{virtual_time, ManualClock, ManualSleeper},
-    time::ThreadSleeper,
-    BackoffPolicy, Client, Credentials, Error, Event, EventKind, JobOutcome, JobResult,
-    SubtaskStatus, WaitError, Waiter, WaiterBuilder,
+    test_util::virtual_time, time::ThreadSleeper, BackoffPolicy, Client, Credentials, Error, Event,
+    EventKind, JobOutcome, JobResult, SubtaskStatus, WaitError, Waiter, WaiterBuilder,
 };
+
+mod support;
+
+use support::{mins, secs, Rig};
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
+/// The waits these tests make, on the job `JOB`.
+trait Waits {
+    fn wait(&self) -> Result<JobOutcome, WaitError>;
+    fn wait_with_plain_backoff(&self) -> Result<JobOutcome, WaitError>;
+    fn wait_expecting(&self, subtasks: usize) -> Result<JobOutcome, WaitError>;
+    fn offsets(&self, n: usize) -> Vec<String>;
 }
 
-fn mins(m: u64) -> Duration {
-    Duration::from_secs(m * 60)
-}
-
-struct Rig {
-    clock: Arc<ManualClock>,
-    sleeper: Arc<ManualSleeper>,
-    source: Arc<VirtualSource>,
-}
-
-impl Rig {
-    fn new(scenario: Scenario) -> Self {
-        Self::with_faults(scenario, FaultPlan::new())
-    }
-
-    fn with_faults(scenario: Scenario, faults: FaultPlan) -> Self {
-        let (clock, sleeper) = virtual_time();
-        let source = Arc::new(VirtualSource::new(scenario, clock.clone()).with_faults(faults));
-        Self {
-            clock,
-            sleeper,
-            source,
-        }
-    }
-
-    fn waiter(&self) -> WaiterBuilder<Arc<VirtualSource>> {
-        Waiter::builder(self.source.clone())
-            .clock(self.clock.clone())
-            .sleeper(self.sleeper.clone())
-            .jitter_seed(7)
-    }
-
+impl Waits for Rig {
     fn wait(&self) -> Result<JobOutcome, WaitError> {
         self.waiter().build().unwrap().wait(JOB)
     }
@@ -87,10 +62,6 @@ impl Rig {
             .take(n)
             .map(|r| r.query_values("offset").first().unwrap_or(&"0").to_string())
             .collect()
-    }
-
-    fn requests(&self) -> usize {
-        self.source.requests().len()
     }
 }
 

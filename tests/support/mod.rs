@@ -67,6 +67,50 @@ pub fn in_virtual_time(sim: SimulatorBuilder) -> (Simulator, Client, Arc<ManualC
     (sim, client, clock)
 }
 
+/// A simulated service in-process, in virtual time: its scenario evaluated at a
+/// `ManualClock` that the waiter's `ManualSleeper` advances, so hour-long jobs run in
+/// milliseconds and schedules are exact.
+#[cfg(feature = "simulator")]
+#[derive(Debug)]
+pub struct Rig {
+    pub clock: Arc<ManualClock>,
+    pub sleeper: Arc<wks_waiter::test_util::ManualSleeper>,
+    pub source: Arc<wks_waiter::simulator::VirtualSource>,
+}
+
+#[cfg(feature = "simulator")]
+impl Rig {
+    pub fn new(scenario: wks_waiter::simulator::Scenario) -> Self {
+        Self::with_faults(scenario, wks_waiter::simulator::FaultPlan::new())
+    }
+
+    pub fn with_faults(
+        scenario: wks_waiter::simulator::Scenario,
+        faults: wks_waiter::simulator::FaultPlan,
+    ) -> Self {
+        let (clock, sleeper) = wks_waiter::test_util::virtual_time();
+        let source = wks_waiter::simulator::VirtualSource::new(scenario, clock.clone());
+        Self {
+            clock,
+            sleeper,
+            source: Arc::new(source.with_faults(faults)),
+        }
+    }
+
+    /// A waiter over the source in virtual time, with a fixed jitter seed.
+    pub fn waiter(&self) -> wks_waiter::WaiterBuilder<Arc<wks_waiter::simulator::VirtualSource>> {
+        wks_waiter::Waiter::builder(self.source.clone())
+            .clock(self.clock.clone())
+            .sleeper(self.sleeper.clone())
+            .jitter_seed(7)
+    }
+
+    /// Requests the source answered.
+    pub fn requests(&self) -> usize {
+        self.source.requests().len()
+    }
+}
+
 /// SplitMix64, for seeded test data (the crate's own generator is private).
 #[derive(Debug, Clone)]
 pub struct Rng(pub u64);
