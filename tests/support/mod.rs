@@ -307,6 +307,20 @@ impl Drop for TempDir {
     }
 }
 
+/// A new directory for the request budget's state file of one `wks-wait` run, under Cargo's
+/// scratch directory for tests (left for `cargo clean`), so that tests running at once
+/// never share a budget through the state file of the machine's user.
+pub fn budget_state_dir() -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("wks-wait-budgets")
+        .join(format!("{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the scratch directory is writable");
+    dir
+}
+
 /// A command running this test executable again for the one ignored test `name` alone: a
 /// child process role, told apart by the environment the caller adds.
 pub fn rerun_as_child(name: &str) -> Command {
