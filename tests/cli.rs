@@ -1176,7 +1176,7 @@ fn several_jobs_report_each_with_totals_and_the_worst_exit_code() {
             "--job-id",
             "job-slow",
             "--timeout",
-            "1s",
+            "3s",
             "--quiet",
         ],
     ));
@@ -1346,18 +1346,19 @@ fn the_request_budget_is_shared_through_its_state_file_and_can_be_off() {
         let mut command = wks_wait(
             &sim,
             "job-slow",
-            &[&["--timeout", "1s", "--output", "json"][..], extra].concat(),
+            &[&["--output", "json"][..], extra].concat(),
         );
         command.env("WKS_WAIT_STATE_DIR", shared.path());
         run(&mut command)
     };
     // One request an hour: the first run's listing takes it; the details it would read
     // next would come after the deadline, so the wait times out at once.
-    let first = limited(&["--max-rate", "1/h"]);
+    // With a deadline far off: the budget's hour is further still.
+    let first = limited(&["--max-rate", "1/h", "--timeout", "30s"]);
     assert_eq!(first.code(), 3, "{first:?}");
     assert_eq!(json(&first)["requests"], 1, "{first:?}");
     // A second process signing with the same key finds the budget spent.
-    let second = limited(&["--max-rate", "1/h"]);
+    let second = limited(&["--max-rate", "1/h", "--timeout", "30s"]);
     assert_eq!(second.code(), 3, "{second:?}");
     assert_eq!(json(&second)["requests"], 0, "{second:?}");
     assert!(
@@ -1365,7 +1366,7 @@ fn the_request_budget_is_shared_through_its_state_file_and_can_be_off() {
         "a state file is kept there"
     );
     // Off: no budget at all.
-    let off = limited(&["--max-rate", "off"]);
+    let off = limited(&["--max-rate", "off", "--timeout", "3s"]);
     assert_eq!(off.code(), 3, "{off:?}");
     assert!(json(&off)["requests"].as_u64().unwrap() >= 1, "{off:?}");
 
@@ -1429,7 +1430,7 @@ fn outcome_rules_decide_before_every_subtask_finished() {
             "--max-failures",
             "1",
             "--timeout",
-            "1s",
+            "3s",
             "--output",
             "json",
         ],

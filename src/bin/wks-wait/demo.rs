@@ -131,6 +131,19 @@ mod tests {
     }
 
     #[test]
+    fn simulate_serves_the_demo_defaults() {
+        use clap::Parser;
+        let cli = crate::args::Cli::try_parse_from(["wks-wait", "demo"]).unwrap();
+        let Some(crate::args::Command::Demo(demo)) = cli.command else {
+            panic!("demo")
+        };
+        assert_eq!(
+            (demo.desktops, demo.fail, demo.duration),
+            (DEFAULT_DESKTOPS, DEFAULT_FAILURES, DEFAULT_DURATION)
+        );
+    }
+
+    #[test]
     fn more_failures_than_desktops_is_refused_before_starting() {
         let err = prepare(&args(5, 6, 3)).unwrap_err().to_string();
         assert_eq!(err, "--fail 6 is more than --desktops 5");
