@@ -303,6 +303,59 @@ pub fn run(command: &mut Command) -> Finished {
     finish(spawn(command))
 }
 
+/// Runs `command` to the end under the watchdog with `input` on its standard input.
+pub fn run_with_stdin(command: &mut Command, input: &str) -> Finished {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_owned();
+    // On a thread: a child that does not read its input must not block the test.
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let ran = finish(child);
+    let _ = writer.join();
+    ran
+}
+
+/// Variables of the parent's environment that must not leak into a `wks-wait` child.
+pub const WKS_WAIT_CLEARED: &[&str] = &[
+    "HUAWEICLOUD_SDK_AK",
+    "HUAWEICLOUD_SDK_SK",
+    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+    "HUAWEICLOUD_SDK_PROJECT_ID",
+    "HUAWEICLOUD_SDK_REGION",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "WKS_WAIT_ENDPOINT",
+    "WKS_WAIT_STATE_DIR",
+    "XDG_RUNTIME_DIR",
+];
+
+/// The `wks-wait` binary with a clean environment and no arguments, sharing its request
+/// budget with no other test: its state directory is its own.
+#[cfg(feature = "cli")]
+pub fn wks_wait_bare() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wks-wait"));
+    for name in WKS_WAIT_CLEARED {
+        command.env_remove(name);
+    }
+    command.env("WKS_WAIT_STATE_DIR", budget_state_dir());
+    command
+}
+
 fn wait_with_watchdog(child: &mut Child) -> ExitStatus {
     let step = Duration::from_millis(20);
     let mut waited = Duration::ZERO;
@@ -349,6 +402,20 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// A new directory for the request budget's state file of one `wks-wait` run, under Cargo's
+/// scratch directory for tests (left for `cargo clean`), so that tests running at once
+/// never share a budget through the state file of the machine's user.
+pub fn budget_state_dir() -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("wks-wait-budgets")
+        .join(format!("{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the scratch directory is writable");
+    dir
 }
 
 /// A command running this test executable again for the one ignored test `name` alone: a

@@ -3,41 +3,54 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wks_waiter::{defaults::DEFAULT_POLL, BackoffPolicy};
+use wks_waiter::{defaults::DEFAULT_POLL, BackoffPolicy, Limit, RateBudget};
 
 use crate::duration::{format_duration, parse_duration};
+
+/// The variable `wks-wait simulate --print-env` sets and a wait reads when neither
+/// `--endpoint` nor `--region` is given (before `HUAWEICLOUD_SDK_REGION`).
+pub const ENV_ENDPOINT: &str = "WKS_WAIT_ENDPOINT";
+/// The directory of the state file through which processes share a request budget.
+pub const ENV_STATE_DIR: &str = "WKS_WAIT_STATE_DIR";
 
 const AFTER_HELP: &str = "\
 Environment:
   HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK   access key pair (required; never taken as flags)
   HUAWEICLOUD_SDK_SECURITY_TOKEN           security token of temporary credentials
   HUAWEICLOUD_SDK_PROJECT_ID               project ID (--project-id overrides)
-  HUAWEICLOUD_SDK_REGION                   region (--region or --endpoint override)
+  WKS_WAIT_ENDPOINT                        endpoint URL (--endpoint or --region override;
+                                           set by `wks-wait simulate --print-env`)
+  HUAWEICLOUD_SDK_REGION                   region, when no endpoint is given
+  WKS_WAIT_STATE_DIR                       directory of the request budget shared by processes
+                                           (default $XDG_RUNTIME_DIR/wks-waiter)
   HTTPS_PROXY, NO_PROXY                    proxy
   RUST_LOG                                 log level on stderr (default: warn)
 
 Durations: a whole number and a unit: 500ms, 90s, 20m, 1h.
 
-Exit codes:
-  0    every subtask succeeded
-  1    every subtask finished and at least one failed (or --fail-fast saw a failure)
-  2    bad usage or configuration
-  3    timed out with subtasks still pending
-  4    an API or transport error ended the wait (auth, permission, not found, retries exhausted)
+Exit codes (with several jobs, the worst: interrupted, then 4, 3, 1, 0):
+  0    every subtask of every job succeeded (or the outcome rules said success)
+  1    a subtask failed or vanished, a job failed as a whole, a desktop failed at
+       submission (--jobs-from), or the outcome rules said failure
+  2    bad usage or configuration; nothing was waited on
+  3    timed out with subtasks still pending (`check`: still pending)
+  4    an API or transport error ended the wait (auth, permission, job not found, no subtask
+       within --appear-within, listings that never became consistent, retries exhausted)
   130  interrupted by SIGINT (Ctrl-C)
   143  interrupted by SIGTERM (kill, timeout, CI cancellation, service stop)
   129  interrupted by SIGHUP (terminal closed)
   A signal ends the wait with the partial report (result \"interrupted\" in JSON); a second
   signal exits at once, without a report, with the code of that signal.";
 
-/// `wks-wait`: wait for a Huawei Cloud Workspace job's subtasks to finish.
+/// `wks-wait`: wait for Huawei Cloud Workspace jobs' subtasks to finish.
 #[derive(Debug, Parser)]
 #[command(
     name = "wks-wait",
     version,
-    about = "Wait until every subtask (desktop) of a Huawei Cloud Workspace job has finished",
-    long_about = "Wait until every subtask (desktop) of a Huawei Cloud Workspace job is SUCCESS \
-                  or FAILED, polling GET /v2/{project_id}/workspace-sub-jobs with backoff, then \
+    about = "Wait until every subtask (desktop) of Huawei Cloud Workspace jobs has finished",
+    long_about = "Wait until every subtask (desktop) of one or more Huawei Cloud Workspace jobs \
+                  is SUCCESS or FAILED, polling GET /v2/{project_id}/workspace-sub-jobs with \
+                  backoff on a request budget shared by every wks-wait of the machine, then \
                   report which desktops failed and why.\n\n\
                   Progress goes to stderr (a live bar on a terminal, one line per poll \
                   otherwise); the result goes to stdout.",
@@ -47,10 +60,10 @@ Exit codes:
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
-    /// Run against the built-in simulator instead of the cloud.
+    /// Check once, run against the built-in simulator, or serve it.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Options of waiting on a real job.
+    /// Options of waiting on real jobs.
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -58,6 +71,13 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Poll once, without waiting: exit 0 or 1 when the jobs are finished (as a wait
+    /// would), 3 when some are still pending.
+    ///
+    /// Takes the flags of a wait and prints the same text or JSON; for scripts that poll
+    /// on their own schedule (cron, CI stages). A failing request is still retried, within
+    /// --timeout.
+    Check(WaitArgs),
     /// Wait on a simulated job served by a local fake of the API: no account, no cloud.
     ///
     /// Starts the built-in simulator on 127.0.0.1 with one simulated job whose desktops
@@ -69,7 +89,20 @@ pub enum Command {
     /// after 1 s, then 2 s, then every 3 s (±10 %); once desktops report their progress, it
     /// predicts when the slowest will finish and sleeps toward that moment, polling just
     /// after it, so one sleep can take much of --duration (about 10 s of the default 20 s).
+    /// With --output ndjson it streams every event (with a poll at least every 3 s).
     Demo(DemoArgs),
+    /// Serve the simulator as a fake Workspace endpoint on 127.0.0.1 until interrupted.
+    ///
+    /// Prints the endpoint, the project ID, a generated AK/SK pair (and IAM token) and the
+    /// jobs it serves, then answers the sub-jobs listing (per job and project-wide) and job
+    /// details, as the real API does, to any client: the official SDKs, Terraform, scripts,
+    /// wks-wait itself. Without --scenario it serves the demo's job (50 desktops, 3
+    /// failing, about 20 s from start). SIGINT, SIGTERM and SIGHUP end it cleanly (exit 0).
+    ///
+    /// With --print-env it prints shell `export` lines instead, as soon as it listens, and
+    /// then releases stdout, so `eval "$(wks-wait simulate --print-env &)"` returns at once
+    /// and leaves it serving in the background; stop it with `kill "$WKS_WAIT_SIMULATOR_PID"`.
+    Simulate(SimulateArgs),
     /// Print a shell completion script on stdout.
     ///
     /// For example: `wks-wait completions bash > ~/.local/share/bash-completion/completions/wks-wait`,
@@ -85,12 +118,24 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Options of waiting on a real job.
+/// Options of waiting on (or checking) real jobs.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// The job whose subtasks to wait for (returned by e.g. a create-desktops call).
-    #[arg(long, value_name = "ID", required = true)]
-    pub job_id: Option<String>,
+    /// A job whose subtasks to wait for (returned by e.g. a create-desktops call); repeat
+    /// it to wait on several jobs at once.
+    #[arg(
+        long = "job-id",
+        value_name = "ID",
+        required_unless_present = "jobs_from"
+    )]
+    pub job_ids: Vec<String>,
+
+    /// Read more jobs from FILE (`-`: standard input): one job ID per line, or the JSON
+    /// responses of the calls that created them, one after another. Their `job_id`,
+    /// `jobs[].job_id` and `success_job_ids[]` are waited on; desktops in
+    /// `failed_operation_list[]` are reported as failed at submission.
+    #[arg(long, value_name = "FILE")]
+    pub jobs_from: Option<String>,
 
     /// Project ID. Defaults to $HUAWEICLOUD_SDK_PROJECT_ID.
     #[arg(long, value_name = "ID")]
@@ -101,6 +146,7 @@ pub struct WaitArgs {
     pub region: Option<String>,
 
     /// Endpoint URL instead of the region's: https://…, or http://… for a loopback host only.
+    /// Defaults to $WKS_WAIT_ENDPOINT.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
@@ -117,20 +163,43 @@ pub struct WaitArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_interval: Option<Duration>,
 
-    /// Keep waiting until at least N subtasks are listed (subtasks of a new job may appear
-    /// late) [default: 1].
+    /// Keep waiting until at least N subtasks of each job are listed [default: the job's
+    /// own count, from its details].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub expect: Option<u32>,
 
-    /// Stop at the first failed subtask instead of waiting for the others (exit code 1).
-    #[arg(long)]
+    /// End a job's wait with exit code 4 if it shows no subtask within this long (a
+    /// mistyped ID, or a job that failed before creating any) [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub appear_within: Option<Duration>,
+
+    /// Stop at the first failed subtask instead of waiting for the others (exit code 1):
+    /// the same as --max-failures 0.
+    #[arg(long, conflicts_with = "max_failures")]
     pub fail_fast: bool,
 
-    /// Result format on stdout: a summary line and a table of failures, or one JSON object.
+    /// Per job: succeed with at most this many failed (or vanished) subtasks, a count or a
+    /// percentage of the job's subtasks (3, 5%); decide failure as soon as more failed.
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures: Option<Limit>,
+
+    /// Per job: succeed as soon as at least this many subtasks succeeded, a count or a
+    /// percentage (190, 95%), even with others pending; decide failure as soon as that can
+    /// no longer happen.
+    #[arg(long, value_name = "N|P%")]
+    pub min_succeeded: Option<Limit>,
+
+    /// Requests per minute (N/min; also N/s, N/h) that every wks-wait of this machine
+    /// signing with the same access key shares, or `off`. The API allows 200/min per user.
+    #[arg(long, value_name = "N/min|off", default_value = "100/min", value_parser = parse_max_rate)]
+    pub max_rate: MaxRate,
+
+    /// Result format on stdout: a summary and a table of failures; one JSON object; or one
+    /// JSON event per line as the wait goes, ending with that JSON object.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
-    /// Print only the summary line: no progress, no table of failures.
+    /// Print only the summary lines: no progress, no tables.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -165,6 +234,29 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
+/// Options of `simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A scenario file (JSON: jobs, timelines, failures, faults, rate limit; see README,
+    /// "Scenario files") [default: the demo's job].
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<String>,
+
+    /// The port to listen on, on 127.0.0.1 (0: any free port).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub port: u16,
+
+    /// Print `export NAME='value'` lines for a shell (credentials, project, endpoint, jobs,
+    /// PID) instead of the description, then release stdout.
+    #[arg(long)]
+    pub print_env: bool,
+
+    /// Append one JSON line per request to FILE (method, path, query, status, fault,
+    /// access key, request id…), flushed as written.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<String>,
+}
+
 /// The format of the result on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -172,6 +264,62 @@ pub enum OutputFormat {
     Text,
     /// Exactly one JSON object.
     Json,
+    /// One JSON object per event, one per line, then the `json` object as the last line.
+    Ndjson,
+}
+
+impl OutputFormat {
+    /// Whether a script reads stdout (JSON or NDJSON).
+    pub fn is_machine(self) -> bool {
+        self != Self::Text
+    }
+}
+
+/// `--max-rate`: a request budget, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxRate {
+    /// No budget: requests go out as the schedule says.
+    Off,
+    /// At most `requests` in any `window`.
+    Limit {
+        /// Requests allowed in a window.
+        requests: u32,
+        /// The window.
+        window: Duration,
+    },
+}
+
+/// Parses `100/min`, `5/s`, `1000/h` or `off`.
+///
+/// # Errors
+///
+/// A one-line reason naming the value.
+pub fn parse_max_rate(text: &str) -> Result<MaxRate, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(MaxRate::Off);
+    }
+    let hint = "expected requests per minute as N/min (e.g. 100/min; also N/s, N/h) or `off`";
+    let (count, unit) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` has no unit; {hint}"))?;
+    let window = match unit.trim() {
+        "s" | "sec" => Duration::from_secs(1),
+        "min" | "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        other => return Err(format!("`{text}` has an unknown unit `{other}`; {hint}")),
+    };
+    let requests: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number; {hint}"))?;
+    if !(1..=RateBudget::MAX_LIMIT).contains(&requests) {
+        return Err(format!(
+            "`{text}`: the number of requests must be between 1 and {}, or say `off`",
+            RateBudget::MAX_LIMIT
+        ));
+    }
+    Ok(MaxRate::Limit { requests, window })
 }
 
 impl WaitArgs {
@@ -256,13 +404,24 @@ mod tests {
     }
 
     #[test]
-    fn job_id_is_required_except_for_the_demo() {
+    fn a_job_is_required_except_for_subcommands_that_need_none() {
         let err = Cli::try_parse_from(["wks-wait"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = Cli::try_parse_from(["wks-wait", "check"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
         let demo = Cli::try_parse_from(["wks-wait", "demo", "--fail", "0"]).unwrap();
         assert!(matches!(
             demo.command,
             Some(Command::Demo(DemoArgs { fail: 0, .. }))
+        ));
+        let simulate = Cli::try_parse_from(["wks-wait", "simulate", "--print-env"]).unwrap();
+        assert!(matches!(
+            simulate.command,
+            Some(Command::Simulate(SimulateArgs {
+                print_env: true,
+                port: 0,
+                ..
+            }))
         ));
         let err = Cli::try_parse_from(["wks-wait", "--job-id", "j", "demo"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
@@ -277,6 +436,94 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn jobs_repeat_and_may_come_from_a_file_alone() {
+        let cli = Cli::try_parse_from([
+            "wks-wait",
+            "--job-id",
+            "a",
+            "--job-id",
+            "b",
+            "--jobs-from",
+            "-",
+        ])
+        .unwrap();
+        assert_eq!(cli.wait.job_ids, ["a", "b"]);
+        assert_eq!(cli.wait.jobs_from.as_deref(), Some("-"));
+        let cli = Cli::try_parse_from(["wks-wait", "check", "--jobs-from", "f"]).unwrap();
+        let Some(Command::Check(check)) = cli.command else {
+            panic!("check")
+        };
+        assert!(check.job_ids.is_empty());
+    }
+
+    #[test]
+    fn outcome_rules_parse_counts_and_percentages() {
+        let cli = Cli::try_parse_from([
+            "wks-wait",
+            "--job-id",
+            "j",
+            "--max-failures",
+            "5%",
+            "--min-succeeded",
+            "190",
+        ])
+        .unwrap();
+        assert_eq!(cli.wait.max_failures, Some(Limit::Percent(5.0)));
+        assert_eq!(cli.wait.min_succeeded, Some(Limit::Count(190)));
+        let err = Cli::try_parse_from(["wks-wait", "--job-id", "j", "--max-failures", "101%"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("101%"), "{err}");
+        let err = Cli::try_parse_from([
+            "wks-wait",
+            "--job-id",
+            "j",
+            "--fail-fast",
+            "--max-failures",
+            "2",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn max_rate_parses_per_window_or_off() {
+        let minute = |n| MaxRate::Limit {
+            requests: n,
+            window: secs(60),
+        };
+        assert_eq!(parse_max_rate("100/min"), Ok(minute(100)));
+        assert_eq!(parse_max_rate(" 20 / min "), Ok(minute(20)));
+        assert_eq!(
+            parse_max_rate("5/s"),
+            Ok(MaxRate::Limit {
+                requests: 5,
+                window: secs(1)
+            })
+        );
+        assert_eq!(
+            parse_max_rate("1/h"),
+            Ok(MaxRate::Limit {
+                requests: 1,
+                window: secs(3600)
+            })
+        );
+        assert_eq!(parse_max_rate("off"), Ok(MaxRate::Off));
+        for (bad, reason) in [
+            ("100", "no unit"),
+            ("100/day", "unknown unit `day`"),
+            ("x/min", "whole number"),
+            ("0/min", "between 1 and 10000"),
+            ("20000/min", "between 1 and 10000"),
+        ] {
+            let err = parse_max_rate(bad).unwrap_err();
+            assert!(err.contains(reason) && err.contains(bad), "{bad}: {err}");
+        }
+        let default = Cli::try_parse_from(["wks-wait", "--job-id", "j"]).unwrap();
+        assert_eq!(default.wait.max_rate, minute(100));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use wks_waiter::{BackoffPolicy, Client, Credentials};
 
 use crate::args::DemoArgs;
 use crate::duration::format_duration;
-use crate::run::{Job, SetupError};
+use crate::run::{Plan, Settings, SetupError};
 use crate::text::plural;
 
 /// The simulated job.
@@ -18,14 +18,26 @@ const DEMO_POLL: BackoffPolicy = BackoffPolicy::new(Duration::from_secs(1))
     .max_interval(Duration::from_secs(3))
     .randomization_factor(0.1);
 
+/// The demo's defaults: 50 desktops, 3 failing, about 20 s.
+pub const DEFAULT_DESKTOPS: u32 = 50;
+/// Failing desktops of the default demo.
+pub const DEFAULT_FAILURES: u32 = 3;
+/// Length of the default demo.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(20);
+
 /// Desktops appear after 1/20 of the duration, start within 3/20 of it, and finish
 /// between half of it and all of it: about 1 s, 3 s and 10–20 s for the default 20 s.
 pub fn timeline(args: &DemoArgs) -> TimelineSpec {
-    let mut spec = TimelineSpec::new(args.desktops as usize);
-    spec.failures = args.fail as usize;
-    spec.visible_after = args.duration / 20;
-    spec.start_within = args.duration * 3 / 20;
-    spec.finish_between = (args.duration / 2, args.duration);
+    timeline_of(args.desktops, args.fail, args.duration)
+}
+
+/// The demo's job of `desktops` desktops, `fail` of them failing, lasting about `duration`.
+pub fn timeline_of(desktops: u32, fail: u32, duration: Duration) -> TimelineSpec {
+    let mut spec = TimelineSpec::new(desktops as usize);
+    spec.failures = fail as usize;
+    spec.visible_after = duration / 20;
+    spec.start_within = duration * 3 / 20;
+    spec.finish_between = (duration / 2, duration);
     spec
 }
 
@@ -54,7 +66,7 @@ pub fn banner(args: &DemoArgs, simulator: &Simulator) -> String {
 /// # Errors
 ///
 /// `--fail` above `--desktops`, or the simulator failing to start.
-pub fn prepare(args: &DemoArgs) -> Result<(Job, Simulator), SetupError> {
+pub fn prepare(args: &DemoArgs) -> Result<(Plan, Simulator), SetupError> {
     if args.fail > args.desktops {
         return Err(format!(
             "--fail {} is more than --desktops {}",
@@ -74,16 +86,20 @@ pub fn prepare(args: &DemoArgs) -> Result<(Job, Simulator), SetupError> {
         // The simulator is on loopback, where no proxy could reach it.
         .proxy_from_env(false)
         .build()?;
-    let job = Job {
+    let max_wait = args
+        .timeout
+        .unwrap_or_else(|| default_timeout(args.duration));
+    // No request budget: the simulator is this process's own, with no limit to respect.
+    let mut settings = Settings::new(max_wait, DEMO_POLL);
+    settings.expect = Some(args.desktops as usize);
+    let plan = Plan {
         client,
-        max_wait: args
-            .timeout
-            .unwrap_or_else(|| default_timeout(args.duration)),
-        poll: DEMO_POLL,
-        expect: Some(args.desktops as usize),
-        fail_fast: false,
+        job_ids: vec![DEMO_JOB_ID.to_owned()],
+        submissions: Vec::new(),
+        notes: Vec::new(),
+        settings,
     };
-    Ok((job, simulator))
+    Ok((plan, simulator))
 }
 
 #[cfg(test)]
@@ -111,6 +127,19 @@ mod tests {
         assert_eq!(
             spec.finish_between,
             (Duration::from_secs(10), Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn simulate_serves_the_demo_defaults() {
+        use clap::Parser;
+        let cli = crate::args::Cli::try_parse_from(["wks-wait", "demo"]).unwrap();
+        let Some(crate::args::Command::Demo(demo)) = cli.command else {
+            panic!("demo")
+        };
+        assert_eq!(
+            (demo.desktops, demo.fail, demo.duration),
+            (DEFAULT_DESKTOPS, DEFAULT_FAILURES, DEFAULT_DURATION)
         );
     }
 

@@ -1,29 +1,36 @@
-//! `wks-wait`: block until every subtask of a Huawei Cloud Workspace job has finished.
+//! `wks-wait`: block until every subtask of Huawei Cloud Workspace jobs has finished.
 //!
 //! ```text
-//! wks-wait --job-id <ID> [--project-id <ID>] [--region <REGION> | --endpoint <URL>]
-//!          [--timeout <DURATION>] [--initial-interval <DURATION>] [--max-interval <DURATION>]
-//!          [--expect <N>] [--fail-fast] [--output text|json] [--quiet]
+//! wks-wait [--job-id <ID>]... [--jobs-from <FILE|->] [--project-id <ID>]
+//!          [--region <REGION> | --endpoint <URL>] [--timeout <DURATION>]
+//!          [--initial-interval <DURATION>] [--max-interval <DURATION>] [--expect <N>]
+//!          [--appear-within <DURATION>] [--fail-fast | --max-failures <N|P%>]
+//!          [--min-succeeded <N|P%>] [--max-rate <N/min|off>]
+//!          [--output text|json|ndjson] [--quiet]
+//! wks-wait check <the same flags>
 //! wks-wait demo [--desktops <N>] [--fail <N>] [--duration <DURATION>] [--timeout <DURATION>]
-//!               [--output text|json] [--quiet]
+//!               [--output text|json|ndjson] [--quiet]
+//! wks-wait simulate [--scenario <FILE>] [--port <N>] [--print-env] [--log <FILE>]
 //! wks-wait completions <SHELL>
 //! ```
 //!
 //! Credentials come from the environment only (`HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK`,
 //! `HUAWEICLOUD_SDK_SECURITY_TOKEN`), as the official SDKs read them. Exit codes: 0 all
-//! succeeded, 1 some failed, 2 bad usage or configuration, 3 timed out, 4 API or transport
-//! error, 128 + the signal when SIGINT (130), SIGTERM (143) or SIGHUP (129) ended the wait.
-//! See `wks-wait --help`.
+//! succeeded, 1 some failed, 2 bad usage or configuration, 3 timed out (or still pending
+//! for `check`), 4 API or transport error, 128 + the signal when SIGINT (130), SIGTERM
+//! (143) or SIGHUP (129) ended the wait; with several jobs the worst. See `wks-wait --help`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod args;
 mod demo;
 mod duration;
+mod jobs_from;
 mod progress;
 mod report;
 mod run;
 mod signals;
+mod simulate;
 mod text;
 
 use std::ffi::{OsStr, OsString};
@@ -32,11 +39,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use wks_waiter::defaults::{ENV_AK, ENV_PROJECT_ID, ENV_REGION, ENV_SECURITY_TOKEN, ENV_SK};
-use wks_waiter::{Client, Credentials};
+use wks_waiter::{Client, Credentials, RateBudget};
 
-use crate::args::{Cli, Command, DemoArgs, OutputFormat, WaitArgs};
+use crate::args::{
+    Cli, Command, DemoArgs, MaxRate, OutputFormat, SimulateArgs, WaitArgs, ENV_ENDPOINT,
+    ENV_STATE_DIR,
+};
 use crate::progress::{BarSlot, LogSink, Mode};
-use crate::run::{wait_and_report, Job, Output, SetupError};
+use crate::run::{wait_and_report, Output, Plan, Settings, SetupError};
 use crate::signals::Interrupts;
 use crate::text::escape_controls;
 
@@ -53,58 +63,75 @@ fn main() -> ExitCode {
     let task = match cli.command {
         Some(Command::Completions(completions)) => return print_completions(completions.shell),
         Some(Command::Demo(demo)) => Task::Demo(demo),
-        None => Task::Wait(cli.wait),
+        Some(Command::Simulate(simulate)) => Task::Simulate(simulate),
+        Some(Command::Check(check)) => Task::Wait {
+            args: Box::new(check),
+            check: true,
+        },
+        None => Task::Wait {
+            args: Box::new(cli.wait),
+            check: false,
+        },
     };
     let (format, quiet) = match &task {
         Task::Demo(demo) => (demo.output, demo.quiet),
-        Task::Wait(wait) => (wait.output, wait.quiet),
+        Task::Wait { args, .. } => (args.output, args.quiet),
+        Task::Simulate(_) => (OutputFormat::Text, false),
     };
-    let json = format == OutputFormat::Json;
-    let progress = Mode::choose(json, quiet, std::io::stderr().is_terminal());
+    let progress = Mode::choose(format.is_machine(), quiet, std::io::stderr().is_terminal());
     let output = Output {
-        json,
+        format,
         quiet,
         progress,
         bar_slot: BarSlot::default(),
     };
     init_logging(&output);
     let slot = output.bar_slot.clone();
+    let what = match task {
+        Task::Simulate(_) => "wks-wait simulate: {}: stopping",
+        _ => "wks-wait: {}: stopping the wait to report; a second signal exits at once",
+    };
     let interrupts = Interrupts::install(move |signal| {
         if !quiet {
-            slot.print_line(&format!(
-                "wks-wait: {}: stopping the wait to report; a second signal exits at once",
-                signal.name()
-            ));
+            slot.print_line(&what.replace("{}", signal.name()));
         }
     });
     let code = match task {
         Task::Demo(args) => {
             // The simulator serves until dropped, at the end of this arm.
-            let (job, _simulator) = match demo::prepare(&args) {
-                Ok((job, simulator)) => {
+            let (plan, _simulator) = match demo::prepare(&args) {
+                Ok((plan, simulator)) => {
                     if !quiet {
                         output.bar_slot.print_line(&demo::banner(&args, &simulator));
                     }
-                    (Ok(job), Some(simulator))
+                    (Ok(plan), Some(simulator))
                 }
                 Err(error) => (Err(error), None),
             };
-            wait_and_report(demo::DEMO_JOB_ID, job, &output, &interrupts)
+            wait_and_report(demo::DEMO_JOB_ID, plan, &output, &interrupts)
         }
-        Task::Wait(args) => {
-            let job_id = args.job_id.clone().unwrap_or_default();
-            wait_and_report(&job_id, real_job(args), &output, &interrupts)
+        Task::Wait { args, check } => {
+            let first_job = args.job_ids.first().cloned().unwrap_or_default();
+            wait_and_report(&first_job, real_plan(*args, check), &output, &interrupts)
         }
+        Task::Simulate(args) => simulate::run(&args, &interrupts),
     };
     ExitCode::from(code)
 }
 
-/// What a run waits on.
+/// What a run does.
 enum Task {
     /// The simulated job of `wks-wait demo`.
     Demo(DemoArgs),
-    /// A real job.
-    Wait(WaitArgs),
+    /// Real jobs: a wait, or one `check`.
+    Wait {
+        /// The flags.
+        args: Box<WaitArgs>,
+        /// `wks-wait check`.
+        check: bool,
+    },
+    /// `wks-wait simulate`.
+    Simulate(SimulateArgs),
 }
 
 /// Parses the command line; an argument that is not UTF-8 is a usage error naming it,
@@ -140,7 +167,7 @@ fn usage_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
                 None => (arg == flag).then(|| args.get(i + 1).cloned()).flatten(),
             })
     };
-    if value_of("--output").as_deref() == Some("json") {
+    if matches!(value_of("--output").as_deref(), Some("json" | "ndjson")) {
         let message = error.kind().as_str().unwrap_or("invalid usage").to_owned();
         let detail = error.to_string();
         let first_line = detail.lines().next().unwrap_or(&message);
@@ -148,7 +175,7 @@ fn usage_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
             first_line.trim_start_matches("error: ").to_owned().into();
         let job_id = value_of("--job-id").unwrap_or_default();
         // Prints the JSON, and the message as one line on stderr.
-        report::Report::misconfigured(&job_id, cause.as_ref()).print(true, true);
+        report::Report::misconfigured(&job_id, cause.as_ref()).print(OutputFormat::Json, true);
     } else {
         let _ = error.print();
     }
@@ -206,28 +233,84 @@ fn init_logging(output: &Output) {
         .init();
 }
 
-/// Configures the wait on a real job from the flags and the environment.
-fn real_job(args: WaitArgs) -> Result<Job, SetupError> {
+/// Configures the wait on real jobs from the flags and the environment.
+fn real_plan(args: WaitArgs, check: bool) -> Result<Plan, SetupError> {
     let poll = args.poll_policy()?;
+    let mut job_ids = Vec::new();
+    for id in &args.job_ids {
+        if !job_ids.contains(id) {
+            job_ids.push(id.clone());
+        }
+    }
+    let (mut submissions, mut notes) = (Vec::new(), Vec::new());
+    if let Some(path) = &args.jobs_from {
+        let read = jobs_from::read(path)?;
+        for id in read.job_ids {
+            if !job_ids.contains(&id) {
+                job_ids.push(id);
+            }
+        }
+        submissions = read.failures;
+        notes = read.without_jobs;
+        if job_ids.is_empty() && submissions.is_empty() {
+            let mut message = format!("--jobs-from {path} holds no job ID to wait on");
+            if !notes.is_empty() {
+                message.push_str(&format!(" ({})", notes.join("; ")));
+            }
+            return Err(message.into());
+        }
+    }
     check_environment(&args, |name| std::env::var_os(name))?;
     let credentials = Credentials::from_env()?;
+    let budget = rate_budget(args.max_rate, &credentials)?;
     let mut builder = Client::builder().credentials(credentials);
-    builder = match (&args.endpoint, &args.region) {
-        (Some(endpoint), _) => builder.endpoint(endpoint),
-        (None, Some(region)) => builder.region(region),
-        (None, None) => builder.region(std::env::var(ENV_REGION)?.trim()),
+    let endpoint_env = std::env::var(ENV_ENDPOINT)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    builder = match (&args.endpoint, &args.region, endpoint_env) {
+        (Some(endpoint), _, _) => builder.endpoint(endpoint),
+        (None, Some(region), _) => builder.region(region),
+        (None, None, Some(endpoint)) => builder.endpoint(endpoint.trim()),
+        (None, None, None) => builder.region(std::env::var(ENV_REGION)?.trim()),
     };
     builder = match &args.project_id {
         Some(project_id) => builder.project_id(project_id),
         None => builder.project_id_from_env()?,
     };
-    Ok(Job {
-        client: builder.build()?,
-        max_wait: args.timeout,
-        poll,
+    let settings = Settings {
+        check,
         expect: args.expect.map(|n| n as usize),
         fail_fast: args.fail_fast,
+        max_failures: args.max_failures,
+        min_succeeded: args.min_succeeded,
+        appear_within: args.appear_within,
+        budget,
+        ..Settings::new(args.timeout, poll)
+    };
+    Ok(Plan {
+        client: builder.build()?,
+        job_ids,
+        submissions,
+        notes,
+        settings,
     })
+}
+
+/// `--max-rate`: a budget shared with every process of this user on this machine that
+/// signs with the same access key, through a state file under `$WKS_WAIT_STATE_DIR` (or the
+/// library's default directory).
+fn rate_budget(rate: MaxRate, credentials: &Credentials) -> Result<Option<RateBudget>, SetupError> {
+    let MaxRate::Limit { requests, window } = rate else {
+        return Ok(None);
+    };
+    let mut builder = RateBudget::builder().limit(requests).window(window);
+    if let Credentials::AccessKey(key) = credentials {
+        builder = builder.share_across_processes(key.access_key.clone());
+        if let Some(dir) = std::env::var_os(ENV_STATE_DIR).filter(|d| !d.is_empty()) {
+            builder = builder.state_dir(dir);
+        }
+    }
+    Ok(Some(builder.build()?))
 }
 
 /// Every environment variable the run needs and lacks, in one message, so a first run
@@ -261,10 +344,12 @@ fn check_environment(
         args.project_id.is_none(),
         " (or pass --project-id)",
     );
+    let endpoint_set = lookup(ENV_ENDPOINT).is_some_and(|v| !v.to_string_lossy().trim().is_empty());
+    check(ENV_ENDPOINT, false, "");
     check(
         ENV_REGION,
-        args.region.is_none() && args.endpoint.is_none(),
-        " (or pass --region or --endpoint)",
+        args.region.is_none() && args.endpoint.is_none() && !endpoint_set,
+        " (or pass --region or --endpoint, or set WKS_WAIT_ENDPOINT)",
     );
     let mut problems = Vec::new();
     match unset.as_slice() {
@@ -319,7 +404,7 @@ mod tests {
             Err(
                 "environment variables HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, \
                  HUAWEICLOUD_SDK_PROJECT_ID (or pass --project-id) and HUAWEICLOUD_SDK_REGION \
-                 (or pass --region or --endpoint) are not set"
+                 (or pass --region or --endpoint, or set WKS_WAIT_ENDPOINT) are not set"
                     .to_owned()
             )
         );

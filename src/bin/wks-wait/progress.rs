@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use wks_waiter::{
     time::{Clock, SystemClock},
-    Counts, DesktopFailure, Event, EventKind,
+    Counts, DesktopFailure, Event, EventKind, Subtask,
 };
 
 use crate::duration::format_duration;
@@ -31,10 +31,10 @@ pub enum Mode {
 impl Mode {
     /// The mode for the flags and where stderr goes.
     ///
-    /// With `--output json` a script is reading; its stderr gets progress only when a
-    /// person is watching it.
-    pub fn choose(json: bool, quiet: bool, stderr_is_terminal: bool) -> Self {
-        match (quiet, stderr_is_terminal, json) {
+    /// With `--output json` or `ndjson` a script is reading; its stderr gets progress only
+    /// when a person is watching it.
+    pub fn choose(machine: bool, quiet: bool, stderr_is_terminal: bool) -> Self {
+        match (quiet, stderr_is_terminal, machine) {
             (true, _, _) => Self::Quiet,
             (false, true, _) => Self::Bar,
             (false, false, false) => Self::Lines,
@@ -105,13 +105,17 @@ pub struct Display {
     next_poll: NextPoll,
     /// The line of the last poll, printed once the next delay is known.
     pending_line: Option<String>,
-    /// Desktops that failed in the poll under way, shown with its line.
-    newly_failed: Vec<DesktopFailure>,
+    /// What finished badly in the poll under way (failed and vanished desktops, jobs that
+    /// ended), shown with its line.
+    news: Vec<String>,
+    /// Several jobs: lines name the job.
+    several: bool,
 }
 
 impl Display {
-    /// Starts showing progress in `mode`; a bar is registered in `slot`.
-    pub fn start(mode: Mode, slot: BarSlot) -> Self {
+    /// Starts showing progress in `mode`; a bar is registered in `slot`. With `several`
+    /// jobs, lines name the job and each job's end is shown.
+    pub fn start(mode: Mode, slot: BarSlot, several: bool) -> Self {
         let next_poll = NextPoll::default();
         let bar = (mode == Mode::Bar).then(|| {
             // No length yet: a spinner until a poll says how many subtasks there are,
@@ -129,13 +133,22 @@ impl Display {
             bar,
             next_poll,
             pending_line: None,
-            newly_failed: Vec::new(),
+            news: Vec::new(),
+            several,
         }
     }
 
     /// Clears the bar and prints any line still held back.
     pub fn finish(&mut self) {
         self.flush_line(None);
+        // What happened after the last poll: jobs ended by the deadline or a signal.
+        for line in std::mem::take(&mut self.news) {
+            match (self.mode, &self.bar) {
+                (Mode::Lines, _) => eprint_line(&format!("wks-wait: {line}")),
+                (Mode::Bar, Some(bar)) => bar.println(line),
+                _ => {}
+            }
+        }
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -239,6 +252,16 @@ fn failure_line(failed: &DesktopFailure) -> String {
     )
 }
 
+/// `vanished: desktop-0003 (6f1c…): no longer listed, last seen RUNNING`.
+fn vanished_line(subtask: &Subtask) -> String {
+    format!(
+        "vanished: {} ({}): no longer listed before it was seen finished (last seen {})",
+        cell(subtask.desktop_name()),
+        cell(subtask.desktop_id()),
+        cell(subtask.status.as_ref().map(|s| s.as_str())),
+    )
+}
+
 impl Display {
     /// Shows one event of the wait.
     pub fn on_event(&mut self, event: &Event) {
@@ -249,17 +272,43 @@ impl Display {
                 counts,
                 ..
             } => self.on_poll(*poll, event.elapsed, *requests, counts),
-            EventKind::SubtaskFailed { failure, .. } => self.newly_failed.push(failure.clone()),
+            EventKind::SubtaskFailed { job_id, failure } => {
+                let line = failure_line(failure);
+                self.news.push(self.whose(job_id, line));
+            }
+            EventKind::SubtaskVanished { job_id, subtask } => {
+                let line = vanished_line(subtask);
+                self.news.push(self.whose(job_id, line));
+            }
+            EventKind::JobFinished {
+                job_id,
+                result,
+                counts,
+                ..
+            } if self.several => {
+                let line = format!("finished: {result}, {}", describe(counts));
+                self.news.push(self.whose(job_id, line));
+            }
             EventKind::Sleeping { delay } => self.on_sleep(*delay),
             EventKind::Retrying { delay, error, .. } => {
                 self.on_retry(event.elapsed, &error.message, *delay);
             }
+            EventKind::BudgetWait { delay } => self.on_budget_wait(event.elapsed, *delay),
             _ => {}
         }
     }
 
+    /// `line`, naming the job when there are several.
+    fn whose(&self, job_id: &str, line: String) -> String {
+        if self.several {
+            format!("job {}: {line}", escape_controls(job_id))
+        } else {
+            line
+        }
+    }
+
     fn on_poll(&mut self, poll: u32, elapsed: Duration, requests: u32, counts: &Counts) {
-        let newly_failed = std::mem::take(&mut self.newly_failed);
+        let news = std::mem::take(&mut self.news);
         let found = match counts.total {
             0 => "no subtasks listed yet".to_owned(),
             total => format!("{} of {total}", describe(counts)),
@@ -273,16 +322,16 @@ impl Display {
             Mode::Quiet | Mode::Retries => log::info!("{line}"),
             Mode::Lines => {
                 self.flush_line(None);
-                for failed in &newly_failed {
-                    eprint_line(&format!("wks-wait: {}", failure_line(failed)));
+                for line in &news {
+                    eprint_line(&format!("wks-wait: {line}"));
                 }
                 self.pending_line = Some(format!("wks-wait: {line}"));
             }
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
                     show_counts(bar, counts, &self.next_poll);
-                    for failed in &newly_failed {
-                        bar.println(failure_line(failed));
+                    for line in news {
+                        bar.println(line);
                     }
                 }
                 self.set_next_poll(None);
@@ -295,6 +344,32 @@ impl Display {
             Mode::Quiet | Mode::Retries => {}
             Mode::Lines => self.flush_line(Some(delay)),
             Mode::Bar => self.set_next_poll(Some(delay)),
+        }
+    }
+
+    /// The shared request budget holds the next request back: said once it is a wait a
+    /// person notices.
+    fn on_budget_wait(&mut self, elapsed: Duration, delay: Duration) {
+        if delay < Duration::from_secs(1) {
+            return;
+        }
+        let line = format!(
+            "wks-wait: {} the request budget (--max-rate) holds the next request back {}",
+            Self::stamp(elapsed),
+            format_duration(delay)
+        );
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Retries | Mode::Lines => {
+                self.flush_line(None);
+                eprint_line(&line);
+            }
+            Mode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.println(line);
+                }
+                self.set_next_poll(Some(delay));
+            }
         }
     }
 

@@ -1,497 +1,650 @@
-//! The result of a run, and its two renderings: one JSON object, or a summary line and a
-//! table of failed desktops.
+//! The result of a run, and its renderings: the library's own JSON (one object), or summary
+//! lines and a table of the desktops that failed or vanished.
 //!
-//! The JSON schema is pinned here, in structs of the CLI's own rather than the library's
-//! types, so that a change in the library cannot silently change what scripts parse. Every
-//! field is always present; what the API did not provide is `null`.
+//! There is one schema: the object of a wait on one job is exactly the library's
+//! serialization of [`JobOutcome`], and that of several jobs is [`WaitOutcome`]'s with the
+//! desktops that failed at submission added. Text is rendered from the same types.
 
 use std::error::Error as StdError;
 use std::io::{self, Write};
+use std::time::Duration;
 
-use serde::Serialize;
-use wks_waiter::outcome::SubtaskOutcome;
-use wks_waiter::{DesktopFailure, JobOutcome, WaitError};
+use serde_json::{json, Value};
+use wks_waiter::outcome::{ErrorInfo, SubtaskState};
+use wks_waiter::{DesktopFailure, JobOutcome, JobResult, WaitOutcome};
 
+use crate::args::OutputFormat;
 use crate::duration::format_duration;
+use crate::jobs_from::SubmissionFailure;
 use crate::signals::Signal;
 use crate::text::{cell, eprint_line, escape_controls, plural};
 
-/// How a run ended; decides the exit code and the JSON `result`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// Every subtask succeeded.
-    Succeeded,
-    /// Every subtask finished and at least one failed, or fail-fast saw a failure.
-    Failed,
-    /// The deadline passed with subtasks pending.
-    TimedOut,
-    /// Bad usage or configuration: nothing was waited on.
-    Misconfigured,
-    /// An API or transport error ended the wait.
-    RequestFailed,
-    /// A signal ended the wait.
-    Interrupted(Signal),
+/// What was waited on, as the library reported it.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// One job: the one-job schema.
+    One(Box<JobOutcome>),
+    /// Several jobs, or one with desktops that failed at submission.
+    Many(Box<WaitOutcome>),
+    /// No job to wait on, only desktops that failed at submission.
+    Nothing,
 }
 
-impl Ending {
-    /// The process exit code.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Self::Succeeded => 0,
-            Self::Failed => 1,
-            Self::Misconfigured => 2,
-            Self::TimedOut => 3,
-            Self::RequestFailed => 4,
-            Self::Interrupted(signal) => signal.exit_code(),
-        }
-    }
-
-    /// The JSON `result`.
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::TimedOut => "timed_out",
-            Self::Misconfigured | Self::RequestFailed => "error",
-            Self::Interrupted(_) => "interrupted",
-        }
-    }
-}
-
-impl Serialize for Ending {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-/// Everything printed at the end of a run; serialized as the `--output json` object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything printed at the end of a run.
+#[derive(Debug, Clone)]
 pub struct Report {
-    /// The job waited on.
-    pub job_id: String,
-    /// How the run ended.
-    pub result: Ending,
-    /// Subtasks seen.
-    pub total: usize,
-    /// Subtasks `SUCCESS`.
-    pub succeeded: usize,
-    /// Subtasks `FAILED` (or vanished before finishing).
-    pub failed: usize,
-    /// Subtasks not finished.
-    pub pending: usize,
-    /// Time waited, in milliseconds.
-    pub elapsed_ms: u64,
-    /// Poll cycles.
-    pub polls: u32,
-    /// HTTP requests, retries included.
-    pub requests: u32,
-    /// The failed desktops and why.
-    pub failures: Vec<FailureReport>,
-    /// Every subtask's last seen state, in the order first seen.
-    pub subtasks: Vec<SubtaskReport>,
-    /// The error that ended the run (or preceded a timeout), if any.
-    pub error: Option<ErrorReport>,
+    /// What the wait found.
+    pub outcome: Outcome,
+    /// Desktops (or operations) that failed when they were submitted.
+    pub submissions: Vec<SubmissionFailure>,
+    /// The signal that interrupted the wait, if any.
+    pub signal: Option<Signal>,
+    /// Bad usage or configuration: nothing was waited on (exit 2).
+    pub misconfigured: bool,
 }
 
-/// One failed desktop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailureReport {
-    /// Subtask ID.
-    pub subtask_id: Option<String>,
-    /// Desktop ID.
-    pub desktop_id: Option<String>,
-    /// Desktop name.
-    pub desktop_name: Option<String>,
-    /// The desktop's user.
-    pub user_name: Option<String>,
-    /// The service's error code.
-    pub error_code: Option<String>,
-    /// The service's reason.
-    pub fail_reason: Option<String>,
-}
-
-/// One subtask as last seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SubtaskReport {
-    /// Subtask ID.
-    pub subtask_id: Option<String>,
-    /// `WAITING`, `RUNNING`, `SUCCESS`, `FAILED` or a status the service added.
-    pub status: Option<String>,
-    /// Desktop ID.
-    pub desktop_id: Option<String>,
-    /// Desktop name.
-    pub desktop_name: Option<String>,
-    /// The desktop's user.
-    pub user_name: Option<String>,
-    /// Progress, 0..=100.
-    pub process: Option<u32>,
-    /// The service's error code.
-    pub error_code: Option<String>,
-    /// The service's reason for a failure.
-    pub fail_reason: Option<String>,
-}
-
-/// The error that ended a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorReport {
-    /// HTTP status, when a response came.
-    pub status: Option<u16>,
-    /// The service's `error_code`.
-    pub error_code: Option<String>,
-    /// The service's `error_msg`.
-    pub error_msg: Option<String>,
-    /// `X-Request-Id`: quote it to support.
-    pub request_id: Option<String>,
-    /// The error and its causes, in one line.
-    pub message: String,
-}
-
-impl ErrorReport {
-    /// Describes `error`, reading the API's fields when it is a [`wks_waiter::Error`]
-    /// (directly or as the source of a [`WaitError`]).
-    pub fn of(error: &(dyn StdError + 'static)) -> Self {
-        let api_error = std::iter::successors(Some(error), |&e| e.source())
-            .find_map(|e| e.downcast_ref::<wks_waiter::Error>());
-        let api = api_error.and_then(wks_waiter::Error::api);
-        Self {
-            status: api_error.and_then(wks_waiter::Error::status),
-            error_code: api.and_then(|a| a.error_code.clone()),
-            error_msg: api.and_then(|a| a.error_msg.clone()),
-            request_id: api_error.and_then(|e| e.request_id().map(str::to_owned)),
-            message: chain(error),
-        }
+/// The exit code of one job's result.
+fn code_of(result: JobResult, signal: Option<Signal>) -> u8 {
+    match result {
+        JobResult::Succeeded => 0,
+        JobResult::Failed => 1,
+        JobResult::TimedOut | JobResult::Pending => 3,
+        JobResult::Interrupted => signal.unwrap_or(Signal::Interrupt).exit_code(),
+        // Errors, and any result a later library adds: the wait did not decide.
+        _ => 4,
     }
-}
-
-/// `error` and its `source()` chain, joined by `": "`: the exact text, for JSON; pass it
-/// through [`escape_controls`] before printing it for people.
-pub fn chain(error: &(dyn StdError + 'static)) -> String {
-    std::iter::successors(Some(error), |&e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 impl Report {
-    /// The report of a run that never started waiting.
+    /// The report of a run that never started waiting: the one-job object with result
+    /// `error` (exit 2).
     pub fn misconfigured(job_id: &str, error: &(dyn StdError + 'static)) -> Self {
-        Self::empty(job_id, Ending::Misconfigured, Some(ErrorReport::of(error)))
-    }
-
-    /// A report with every count zero and no subtask.
-    fn empty(job_id: &str, result: Ending, error: Option<ErrorReport>) -> Self {
         Self {
-            job_id: job_id.to_owned(),
-            result,
-            total: 0,
-            succeeded: 0,
-            failed: 0,
-            pending: 0,
-            elapsed_ms: 0,
-            polls: 0,
-            requests: 0,
-            failures: Vec::new(),
-            subtasks: Vec::new(),
-            error,
+            outcome: Outcome::One(Box::new(JobOutcome::not_started(
+                job_id,
+                ErrorInfo::of(error),
+            ))),
+            submissions: Vec::new(),
+            signal: None,
+            misconfigured: true,
         }
     }
 
-    /// The report of a wait; `signal` is the one that cancelled it, if any.
+    /// The report of a wait that could not start for a reason other than its input
+    /// (exit 4).
+    pub fn not_started(job_id: &str, error: &(dyn StdError + 'static)) -> Self {
+        Self {
+            misconfigured: false,
+            ..Self::misconfigured(job_id, error)
+        }
+    }
+
+    /// The report of a wait: the one-job form when it was on one job and nothing failed at
+    /// submission, the several-jobs form otherwise.
     pub fn of_wait(
-        job_id: &str,
-        result: &Result<JobOutcome, WaitError>,
+        outcome: WaitOutcome,
+        submissions: Vec<SubmissionFailure>,
         signal: Option<Signal>,
     ) -> Self {
-        let (ending, error) = match result {
-            Ok(outcome) if outcome.is_success() => (Ending::Succeeded, None),
-            Ok(_) => (Ending::Failed, None),
-            Err(WaitError::TimedOut { last_error, .. }) => (
-                Ending::TimedOut,
-                last_error.as_ref().map(|e| ErrorReport::of(e)),
-            ),
-            Err(WaitError::Cancelled { .. }) => (
-                Ending::Interrupted(signal.unwrap_or(Signal::Interrupt)),
-                None,
-            ),
-            Err(WaitError::InvalidInput(error)) => {
-                return Self::misconfigured(job_id, error);
-            }
-            // The request error itself: the summary line already gives the job and the
-            // counts the wait error's own text would repeat.
-            Err(WaitError::Request { error, .. }) => {
-                (Ending::RequestFailed, Some(ErrorReport::of(error)))
-            }
-            // The wait's own record of what ended it: the job not found, no subtask in
-            // time, listings that never agreed.
-            Err(error) => {
-                let mut report = ErrorReport::of(error);
-                if let Some(info) = error.partial().and_then(|p| p.error.as_ref()) {
-                    report.status = info.status;
-                    report.error_code.clone_from(&info.error_code);
-                    report.error_msg.clone_from(&info.error_msg);
-                    report.request_id.clone_from(&info.request_id);
-                }
-                (Ending::RequestFailed, Some(report))
-            }
+        let outcome = if outcome.jobs.len() == 1 && submissions.is_empty() {
+            let mut jobs = outcome.jobs;
+            Outcome::One(Box::new(jobs.remove(0)))
+        } else {
+            Outcome::Many(Box::new(outcome))
         };
-        let outcome = match result {
-            Ok(outcome) => Some(outcome),
-            Err(error) => error.partial(),
-        };
-        let mut report = Self::empty(job_id, ending, error);
-        if let Some(outcome) = outcome {
-            let counts = outcome.counts();
-            report.total = counts.total;
-            report.succeeded = counts.succeeded;
-            report.failed = counts.failed;
-            report.pending = counts.pending();
-            report.elapsed_ms = u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX);
-            report.polls = outcome.polls;
-            report.requests = outcome.requests;
-            report.failures = outcome.failures().iter().map(FailureReport::of).collect();
-            report.subtasks = outcome.subtasks.iter().map(SubtaskReport::of).collect();
+        Self {
+            outcome,
+            submissions,
+            signal,
+            misconfigured: false,
         }
-        report
     }
 
-    /// The summary line: `job J: 47 succeeded, 3 failed, 0 pending of 50 in 21.4s (9
-    /// polls, 9 requests)`, prefixed by how the wait ended when it did not complete.
-    pub fn summary(&self) -> String {
-        let how = match self.result {
-            Ending::Succeeded | Ending::Failed => String::new(),
-            Ending::TimedOut => "timed out: ".to_owned(),
-            Ending::Interrupted(signal) => format!("interrupted by {}: ", signal.name()),
-            Ending::RequestFailed | Ending::Misconfigured => "stopped by an error: ".to_owned(),
+    /// The report of a run with no job to wait on, only failed submissions.
+    pub fn nothing_to_wait_on(submissions: Vec<SubmissionFailure>) -> Self {
+        Self {
+            outcome: Outcome::Nothing,
+            submissions,
+            signal: None,
+            misconfigured: false,
+        }
+    }
+
+    fn jobs(&self) -> &[JobOutcome] {
+        match &self.outcome {
+            Outcome::One(job) => std::slice::from_ref(job),
+            Outcome::Many(wait) => &wait.jobs,
+            Outcome::Nothing => &[],
+        }
+    }
+
+    /// The process exit code: 2 for bad usage; the signal's code when a job was
+    /// interrupted; otherwise the worst of the jobs' codes (4 > 3 > 1 > 0), at least 1 when a
+    /// desktop failed at submission.
+    pub fn exit_code(&self) -> u8 {
+        if self.misconfigured {
+            return 2;
+        }
+        let jobs = self.jobs();
+        if jobs.iter().any(|j| j.result == JobResult::Interrupted) {
+            return code_of(JobResult::Interrupted, self.signal);
+        }
+        let worst = jobs
+            .iter()
+            .map(|j| code_of(j.result, self.signal))
+            .max()
+            .unwrap_or(0);
+        if self.submissions.is_empty() {
+            worst
+        } else {
+            worst.max(1)
+        }
+    }
+
+    /// The `--output json` object (and the last line of `--output ndjson`).
+    pub fn json(&self) -> Value {
+        let value = match &self.outcome {
+            Outcome::One(job) => return serde_json::to_value(job).unwrap_or(Value::Null),
+            Outcome::Many(wait) => serde_json::to_value(wait).unwrap_or(Value::Null),
+            Outcome::Nothing => json!({
+                "result": "succeeded",
+                "jobs_total": 0,
+                "total": 0, "succeeded": 0, "failed": 0, "vanished": 0, "pending": 0,
+                "elapsed_ms": 0, "polls": 0, "requests": 0,
+                "jobs": [],
+            }),
         };
-        format!(
-            "job {}: {how}{} succeeded, {} failed, {} pending of {} in {} ({}, {})",
-            escape_controls(&self.job_id),
-            self.succeeded,
-            self.failed,
-            self.pending,
-            self.total,
-            format_duration(std::time::Duration::from_millis(self.elapsed_ms)),
-            plural(self.polls, "poll"),
-            plural(self.requests, "request"),
-        )
+        let Value::Object(mut object) = value else {
+            return value;
+        };
+        if !self.submissions.is_empty() && object.get("result") == Some(&json!("succeeded")) {
+            object.insert("result".into(), json!("failed"));
+        }
+        object.insert(
+            "submission_failures".into(),
+            serde_json::to_value(&self.submissions).unwrap_or(Value::Null),
+        );
+        Value::Object(object)
     }
 
-    /// The table of failed desktops, aligned, with a header; empty without failures.
-    pub fn failure_table(&self) -> String {
-        if self.failures.is_empty() {
+    /// The text on stdout: the summary line(s), then (unless `quiet`) the job-level
+    /// failures and the tables of desktops.
+    pub fn text(&self, quiet: bool) -> String {
+        if self.misconfigured {
             return String::new();
         }
-        let cell = |value: &Option<String>| cell(value.as_deref()).into_owned();
-        let mut rows = vec![[
-            "DESKTOP NAME".to_owned(),
-            "DESKTOP ID".to_owned(),
-            "USER".to_owned(),
-            "ERROR CODE".to_owned(),
-            "REASON".to_owned(),
-        ]];
-        rows.extend(self.failures.iter().map(|f| {
-            [
-                cell(&f.desktop_name),
-                cell(&f.desktop_id),
-                cell(&f.user_name),
-                cell(&f.error_code),
-                cell(&f.fail_reason),
-            ]
-        }));
-        let mut widths = [0; 5];
-        for row in &rows {
-            for (width, text) in widths.iter_mut().zip(row) {
-                *width = (*width).max(text.chars().count());
+        let mut out = String::new();
+        let several = !matches!(self.outcome, Outcome::One(_));
+        for job in self.jobs() {
+            out.push_str(&summary(job, self.signal, !several));
+            out.push('\n');
+        }
+        if several {
+            out.push_str(&self.totals());
+            out.push('\n');
+        }
+        if quiet {
+            return out;
+        }
+        for job in self.jobs() {
+            if let Some(line) = job_failure(job) {
+                out.push_str(&line);
+                out.push('\n');
             }
         }
-        let mut table = String::new();
-        for row in &rows {
-            let mut line = String::new();
-            for (i, text) in row.iter().enumerate() {
-                if i + 1 == row.len() {
-                    line.push_str(text);
-                } else {
-                    let pad = widths[i] - text.chars().count();
-                    line.push_str(text);
-                    line.extend(std::iter::repeat_n(' ', pad + 2));
-                }
-            }
-            table.push_str(line.trim_end());
-            table.push('\n');
+        out.push_str(&desktop_table(self.jobs(), several));
+        if !self.submissions.is_empty() {
+            out.push_str("desktops that failed at submission (they never became subtasks):\n");
+            out.push_str(&submission_table(&self.submissions));
         }
-        table
+        out
     }
 
-    /// Prints the report: the JSON object on stdout, or the summary line (and, unless
-    /// `quiet`, the failure table) on stdout with the error, if any, on stderr.
-    pub fn print(&self, json: bool, quiet: bool) {
-        // A closed stdout (`| head`) leaves nobody to tell; the exit code still says it.
-        let _ = self.write(json, quiet, &mut io::stdout().lock());
-        if let Some(error) = &self.error {
-            let what = match self.result {
-                Ending::TimedOut => "last error: ",
-                _ => "",
-            };
-            eprint_line(&format!(
-                "wks-wait: {what}{}",
-                escape_controls(&error.message)
+    /// The line summing up several jobs.
+    fn totals(&self) -> String {
+        let jobs = self.jobs();
+        if let Outcome::Nothing = self.outcome {
+            return format!(
+                "no job to wait on: {} failed at submission",
+                plural(self.submissions.len() as u64, "desktop")
+            );
+        }
+        let mut tally = Vec::new();
+        for (result, word) in [
+            (JobResult::Succeeded, "succeeded"),
+            (JobResult::Failed, "failed"),
+            (JobResult::TimedOut, "timed out"),
+            (JobResult::Pending, "still pending"),
+            (JobResult::Error, "stopped by an error"),
+            (JobResult::Interrupted, "interrupted"),
+        ] {
+            let n = jobs.iter().filter(|j| j.result == result).count();
+            if n > 0 {
+                tally.push(format!("{n} {word}"));
+            }
+        }
+        let (elapsed, polls, requests) = match &self.outcome {
+            Outcome::Many(wait) => (wait.elapsed, wait.polls, wait.requests),
+            _ => (Duration::ZERO, 0, 0),
+        };
+        let counts = jobs
+            .iter()
+            .fold(wks_waiter::Counts::default(), |sum, j| sum.plus(j.counts()));
+        let mut line = format!(
+            "{}: {}; subtasks: {}",
+            plural(jobs.len() as u64, "job"),
+            tally.join(", "),
+            counts_text(&counts),
+        );
+        line.push_str(&format!(
+            " in {} ({}, {})",
+            format_duration(elapsed),
+            plural(polls, "poll"),
+            plural(requests, "request"),
+        ));
+        if !self.submissions.is_empty() {
+            line.push_str(&format!(
+                "; {} failed at submission",
+                plural(self.submissions.len() as u64, "desktop")
             ));
         }
+        line
     }
 
-    fn write(&self, json: bool, quiet: bool, out: &mut dyn Write) -> io::Result<()> {
-        if json {
-            serde_json::to_writer(&mut *out, self)?;
+    /// The one-line errors for stderr, escaped: the error that ended each undecided job's
+    /// wait (or the last error before its time-out). A failed job's story is on stdout.
+    pub fn error_lines(&self) -> Vec<String> {
+        let several = !matches!(self.outcome, Outcome::One(_));
+        self.jobs()
+            .iter()
+            .filter(|job| job.result != JobResult::Failed)
+            .filter_map(|job| {
+                let error = job.error.as_ref()?;
+                let what = if job.result == JobResult::TimedOut {
+                    "last error: "
+                } else {
+                    ""
+                };
+                let prefix = format!("job {}", job.job_id);
+                let whose = if several && !error.message.starts_with(&prefix) {
+                    format!("{}: ", escape_controls(&prefix))
+                } else {
+                    String::new()
+                };
+                Some(format!(
+                    "wks-wait: {whose}{what}{}",
+                    escape_controls(&error.message)
+                ))
+            })
+            .collect()
+    }
+
+    /// Prints the report: the JSON object on stdout (`json` and `ndjson`, whose last line
+    /// it is), or the text; then the errors, one line each, on stderr.
+    pub fn print(&self, format: OutputFormat, quiet: bool) {
+        // A closed stdout (`| head`) leaves nobody to tell; the exit code still says it.
+        let _ = self.write(format, quiet, &mut io::stdout().lock());
+        for line in self.error_lines() {
+            eprint_line(&line);
+        }
+    }
+
+    fn write(&self, format: OutputFormat, quiet: bool, out: &mut dyn Write) -> io::Result<()> {
+        if format.is_machine() {
+            serde_json::to_writer(&mut *out, &self.json())?;
             writeln!(out)?;
-        } else if self.result != Ending::Misconfigured {
-            writeln!(out, "{}", self.summary())?;
-            if !quiet {
-                write!(out, "{}", self.failure_table())?;
-            }
+        } else {
+            out.write_all(self.text(quiet).as_bytes())?;
         }
         out.flush()
     }
 }
 
-impl FailureReport {
-    fn of(failure: &DesktopFailure) -> Self {
-        Self {
-            subtask_id: failure.subtask_id.clone(),
-            desktop_id: failure.desktop_id.clone(),
-            desktop_name: failure.desktop_name.clone(),
-            user_name: failure.user_name.clone(),
-            error_code: failure.error_code.clone(),
-            fail_reason: failure.fail_reason.clone(),
-        }
+/// `3 succeeded, 1 failed, 2 vanished, 0 pending of 6`.
+fn counts_text(counts: &wks_waiter::Counts) -> String {
+    let mut text = format!("{} succeeded, {} failed", counts.succeeded, counts.failed);
+    if counts.vanished > 0 {
+        text.push_str(&format!(", {} vanished", counts.vanished));
     }
+    text.push_str(&format!(
+        ", {} pending of {}",
+        counts.pending(),
+        counts.total
+    ));
+    text
 }
 
-impl SubtaskReport {
-    fn of(tracked: &SubtaskOutcome) -> Self {
-        let job = &tracked.subtask;
-        Self {
-            subtask_id: job.id.clone(),
-            status: job.status.as_ref().map(|s| s.as_str().to_owned()),
-            desktop_id: job.desktop_id().map(str::to_owned),
-            desktop_name: job.desktop_name().map(str::to_owned),
-            user_name: job.user_name().map(str::to_owned),
-            process: job.process,
-            error_code: job.error_code.clone(),
-            fail_reason: job.fail_reason.clone(),
+/// `job J: 47 succeeded, 3 failed, 0 pending of 50 in 21.4s (9 polls, 9 requests)`,
+/// prefixed by how the wait ended when it did not decide; the costs only when asked (in a
+/// wait on several jobs they are the wait's, on the totals line).
+pub fn summary(job: &JobOutcome, signal: Option<Signal>, costs: bool) -> String {
+    let how = match job.result {
+        JobResult::Succeeded | JobResult::Failed => String::new(),
+        JobResult::TimedOut => "timed out: ".to_owned(),
+        JobResult::Pending => "still pending: ".to_owned(),
+        JobResult::Interrupted => format!(
+            "interrupted by {}: ",
+            signal.unwrap_or(Signal::Interrupt).name()
+        ),
+        JobResult::Error => "stopped by an error: ".to_owned(),
+        other => format!("{other}: "),
+    };
+    let mut line = format!(
+        "job {}: {how}{} in {}",
+        escape_controls(&job.job_id),
+        counts_text(&job.counts()),
+        format_duration(job.elapsed),
+    );
+    if costs {
+        line.push_str(&format!(
+            " ({}, {})",
+            plural(job.polls, "poll"),
+            plural(job.requests, "request"),
+        ));
+    }
+    line
+}
+
+/// `job J failed as a whole: job_error_code WKS.0206, fail_reason …`, for a job whose
+/// details say it failed as a whole: `FAIL` with a reason, or with no failed subtask to
+/// explain it (a job whose subtasks failed reads `FAIL` too).
+fn job_failure(job: &JobOutcome) -> Option<String> {
+    let summary = job.job.as_ref().filter(|s| s.failed())?;
+    let counts = job.counts();
+    let explained = counts.failed + counts.vanished > 0;
+    if explained && summary.error_code.is_none() && summary.fail_reason.is_none() {
+        return None;
+    }
+    Some(format!(
+        "job {} failed as a whole: job_error_code {}, fail_reason {}",
+        escape_controls(&job.job_id),
+        cell(summary.error_code.as_deref()),
+        cell(summary.fail_reason.as_deref()),
+    ))
+}
+
+/// Rows of cells, aligned in columns two spaces apart, each line trimmed.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let mut widths = vec![0; columns];
+    for row in rows {
+        for (width, text) in widths.iter_mut().zip(row) {
+            *width = (*width).max(text.chars().count());
         }
     }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, text) in row.iter().enumerate() {
+            line.push_str(text);
+            if i + 1 < row.len() {
+                let pad = widths[i] - text.chars().count();
+                line.extend(std::iter::repeat_n(' ', pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The desktops that failed or vanished, one row each, with the job when there are
+/// several; empty when there are none.
+pub fn desktop_table(jobs: &[JobOutcome], several: bool) -> String {
+    let owned = |value: Option<&str>| cell(value).into_owned();
+    let mut rows = Vec::new();
+    for job in jobs {
+        for subtask in &job.subtasks {
+            let mut row = Vec::with_capacity(7);
+            if several {
+                row.push(escape_controls(&job.job_id).into_owned());
+            }
+            match subtask.state() {
+                SubtaskState::Failed => {
+                    let failure = DesktopFailure::of(&subtask.subtask);
+                    row.extend([
+                        owned(failure.desktop_name.as_deref()),
+                        owned(failure.desktop_id.as_deref()),
+                        owned(failure.user_name.as_deref()),
+                        "failed".to_owned(),
+                        owned(failure.error_code.as_deref()),
+                        owned(failure.fail_reason.as_deref()),
+                    ]);
+                }
+                SubtaskState::Vanished => {
+                    let listed = &subtask.subtask;
+                    row.extend([
+                        owned(listed.desktop_name()),
+                        owned(listed.desktop_id()),
+                        owned(listed.user_name()),
+                        "vanished".to_owned(),
+                        "-".to_owned(),
+                        format!(
+                            "no longer listed before it was seen finished (last seen {})",
+                            cell(listed.status.as_ref().map(|s| s.as_str()))
+                        ),
+                    ]);
+                }
+                _ => continue,
+            }
+            rows.push(row);
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut header: Vec<String> = Vec::with_capacity(7);
+    if several {
+        header.push("JOB ID".to_owned());
+    }
+    header.extend(
+        [
+            "DESKTOP NAME",
+            "DESKTOP ID",
+            "USER",
+            "RESULT",
+            "ERROR CODE",
+            "REASON",
+        ]
+        .map(str::to_owned),
+    );
+    rows.insert(0, header);
+    table(&rows)
+}
+
+fn submission_table(failures: &[SubmissionFailure]) -> String {
+    let owned = |value: Option<&str>| cell(value).into_owned();
+    let mut rows = vec![["JOB ID", "DESKTOP ID", "ERROR CODE", "MESSAGE", "FROM"]
+        .map(str::to_owned)
+        .to_vec()];
+    rows.extend(failures.iter().map(|f| {
+        vec![
+            owned(f.job_id.as_deref()),
+            owned(f.desktop_id.as_deref()),
+            owned(f.error_code.as_deref()),
+            owned(f.error_msg.as_deref()),
+            escape_controls(&f.source).into_owned(),
+        ]
+    }));
+    table(&rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use wks_waiter::simulator::{
+        DesktopPlan, JobPlan, Outcome as Planned, Scenario, VirtualSource,
+    };
+    use wks_waiter::test_util::ManualClock;
+    use wks_waiter::Waiter;
 
-    fn failure(name: Option<&str>, code: &str, reason: &str) -> FailureReport {
-        FailureReport {
-            subtask_id: Some("st".into()),
-            desktop_id: Some(format!("id-{}", name.unwrap_or("x"))),
-            desktop_name: name.map(str::to_owned),
-            user_name: Some("alice".into()),
-            error_code: Some(code.into()),
-            fail_reason: Some(reason.into()),
+    /// A real outcome of the library: `n` desktops finished at 0 s, `failures` of them
+    /// failed (the first one's strings laced with control characters).
+    fn waited(jobs: &[(&str, usize, usize)]) -> WaitOutcome {
+        let mut scenario = Scenario::new();
+        for &(id, n, failures) in jobs {
+            let desktops = (0..n)
+                .map(|i| {
+                    let mut desktop = DesktopPlan::new(i + 1);
+                    desktop.end_at = Some(Duration::ZERO);
+                    if i < failures {
+                        desktop.outcome = Planned::failed("WKS.0120", "no capacity");
+                    }
+                    desktop
+                })
+                .collect();
+            scenario = scenario.job(JobPlan::new(id, desktops));
+        }
+        let clock = Arc::new(ManualClock::at_2026());
+        let source = VirtualSource::new(scenario, clock.clone());
+        let waiter = Waiter::builder(source)
+            .clock(clock.clone())
+            .sleeper(Arc::new(wks_waiter::test_util::ManualSleeper::new(clock)))
+            .build()
+            .unwrap();
+        let ids: Vec<&str> = jobs.iter().map(|j| j.0).collect();
+        waiter.wait_all(&ids).unwrap()
+    }
+
+    fn failure(job_id: Option<&str>, desktop: &str) -> SubmissionFailure {
+        SubmissionFailure {
+            source: "responses.json line 1".into(),
+            job_id: job_id.map(str::to_owned),
+            desktop_id: Some(desktop.into()),
+            error_code: Some("WKS.0001".into()),
+            error_msg: Some("bad\u{1b}[2J state".into()),
         }
     }
 
-    fn report() -> Report {
-        let mut report = Report::empty("job-1", Ending::Failed, None);
-        report.total = 50;
-        report.succeeded = 48;
-        report.failed = 2;
-        report.elapsed_ms = 21_460;
-        report.polls = 9;
-        report.requests = 9;
-        report.failures = vec![
-            failure(
-                Some("desk-long-name-01"),
-                "WKS.0001",
-                "quota\u{1b}[2Jexceeded",
+    #[test]
+    fn one_job_is_exactly_the_library_object() {
+        let wait = waited(&[("job-1", 3, 1)]);
+        let expected = serde_json::to_value(&wait.jobs[0]).unwrap();
+        let report = Report::of_wait(wait, Vec::new(), None);
+        assert_eq!(report.json(), expected);
+        assert_eq!(report.exit_code(), 1);
+        let text = report.text(false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("job job-1: 2 succeeded, 1 failed, 0 pending of 3 in "),
+            "{text}"
+        );
+        assert!(lines[0].ends_with("(1 poll, 2 requests)"), "{text}");
+        assert!(lines[1].starts_with("DESKTOP NAME"), "{text}");
+        assert!(
+            lines[2].ends_with("  failed  WKS.0120    no capacity"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn several_jobs_add_submission_failures_to_the_library_object() {
+        let wait = waited(&[("job-1", 2, 0), ("job-2", 1, 0)]);
+        let library = serde_json::to_value(&wait).unwrap();
+        let report = Report::of_wait(wait, vec![failure(Some("job-1"), "d-9")], None);
+        let value = report.json();
+        for (key, expected) in library.as_object().unwrap() {
+            if key != "result" {
+                assert_eq!(&value[key], expected, "{key}");
+            }
+        }
+        assert_eq!(library["result"], "succeeded");
+        assert_eq!(
+            value["result"], "failed",
+            "a failed submission is a failure"
+        );
+        assert_eq!(value["submission_failures"][0]["desktop_id"], "d-9");
+        assert_eq!(
+            value["submission_failures"][0]["error_msg"],
+            "bad\u{1b}[2J state"
+        );
+        assert_eq!(report.exit_code(), 1);
+        let text = report.text(false);
+        assert!(text.contains("job job-1: 2 succeeded, 0 failed, 0 pending of 2 in "));
+        assert!(
+            text.contains(
+                "2 jobs: 2 succeeded; subtasks: 3 succeeded, 0 failed, 0 pending of 3 in "
             ),
-            failure(None, "WKS.00000002", "no capacity"),
-        ];
-        report
+            "{text}"
+        );
+        assert!(text.contains("; 1 desktop failed at submission"), "{text}");
+        assert!(
+            text.contains("JOB ID  DESKTOP ID  ERROR CODE  MESSAGE"),
+            "{text}"
+        );
+        assert!(text.contains(r"bad\u{1b}[2J state"), "escaped: {text}");
+        let quiet = report.text(true);
+        assert_eq!(quiet.lines().count(), 3, "{quiet}");
     }
 
     #[test]
-    fn summary_line() {
-        let mut report = report();
+    fn nothing_to_wait_on_has_the_keys_of_several_jobs() {
+        let library = serde_json::to_value(waited(&[("a", 1, 0), ("b", 1, 0)])).unwrap();
+        let report = Report::nothing_to_wait_on(vec![failure(None, "d-1")]);
+        let value = report.json();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected: Vec<&str> = library
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        expected.push("submission_failures");
+        keys.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(value["result"], "failed");
+        assert_eq!(report.exit_code(), 1);
         assert_eq!(
-            report.summary(),
-            "job job-1: 48 succeeded, 2 failed, 0 pending of 50 in 21.4s (9 polls, 9 requests)"
-        );
-        report.result = Ending::TimedOut;
-        report.polls = 1;
-        report.requests = 1;
-        assert_eq!(
-            report.summary(),
-            "job job-1: timed out: 48 succeeded, 2 failed, 0 pending of 50 in 21.4s (1 poll, 1 request)"
-        );
-        report.result = Ending::Interrupted(Signal::Terminate);
-        report.polls = 0;
-        report.requests = 0;
-        report.elapsed_ms = 3_723_000;
-        assert_eq!(
-            report.summary(),
-            "job job-1: interrupted by SIGTERM: 48 succeeded, 2 failed, 0 pending of 50 in 1h02m03s (0 polls, 0 requests)"
+            report.text(true),
+            "no job to wait on: 1 desktop failed at submission\n"
         );
     }
 
     #[test]
-    fn failure_table_is_aligned_and_one_line_per_desktop() {
-        let table = report().failure_table();
+    fn exit_codes_take_the_worst_job() {
+        let mut wait = waited(&[("a", 1, 0), ("b", 1, 1), ("c", 1, 0)]);
+        let code = |wait: &WaitOutcome, signal| {
+            Report::of_wait(wait.clone(), Vec::new(), signal).exit_code()
+        };
+        assert_eq!(code(&wait, None), 1);
+        wait.jobs[2].result = JobResult::TimedOut;
+        assert_eq!(code(&wait, None), 3);
+        wait.jobs[0].result = JobResult::Pending;
+        assert_eq!(code(&wait, None), 3);
+        wait.jobs[0].result = JobResult::Error;
+        assert_eq!(code(&wait, None), 4);
+        wait.jobs[1].result = JobResult::Interrupted;
+        assert_eq!(code(&wait, Some(Signal::Terminate)), 143);
+        let config = Report::misconfigured("j", &std::io::Error::other("bad"));
+        assert_eq!(config.exit_code(), 2);
+        assert_eq!(config.json()["result"], "error");
+        assert_eq!(config.json()["error"]["message"], "bad");
+        assert_eq!(config.text(false), "");
         assert_eq!(
-            table,
-            "DESKTOP NAME       DESKTOP ID            USER   ERROR CODE    REASON\n\
-             desk-long-name-01  id-desk-long-name-01  alice  WKS.0001      quota\\u{1b}[2Jexceeded\n\
-             -                  id-x                  alice  WKS.00000002  no capacity\n"
+            Report::not_started("j", &std::io::Error::other("x")).exit_code(),
+            4
         );
-        let mut empty = report();
-        empty.failures.clear();
-        assert_eq!(empty.failure_table(), "");
     }
 
     #[test]
-    fn json_has_every_key_with_nulls() {
-        let mut out = Vec::new();
-        let report = Report::misconfigured(
-            "job-1",
-            &wks_waiter::Error::MissingEnv {
-                variable: wks_waiter::defaults::ENV_AK,
-            },
-        );
-        report.write(true, false, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.lines().count(), 1);
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["result"], "error");
-        assert_eq!(value["error"]["status"], serde_json::Value::Null);
+    fn summary_lines_say_how_the_wait_ended() {
+        let mut job = waited(&[("job-1", 2, 0)]).jobs.remove(0);
+        job.elapsed = Duration::from_millis(3_723_000);
+        job.result = JobResult::Interrupted;
         assert_eq!(
-            value["error"]["message"],
-            "environment variable HUAWEICLOUD_SDK_AK is not set"
+            summary(&job, Some(Signal::Terminate), true),
+            "job job-1: interrupted by SIGTERM: 2 succeeded, 0 failed, 0 pending of 2 in 1h02m03s (1 poll, 2 requests)"
         );
-        assert_eq!(report.result.exit_code(), 2);
-    }
-
-    #[test]
-    fn error_chain_is_one_line() {
-        #[derive(Debug)]
-        struct Outer(std::io::Error);
-        impl std::fmt::Display for Outer {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("outer")
-            }
-        }
-        impl StdError for Outer {
-            fn source(&self) -> Option<&(dyn StdError + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let error = Outer(std::io::Error::other("inner\nline"));
-        assert_eq!(chain(&error), "outer: inner\nline");
-        assert_eq!(escape_controls(&chain(&error)), "outer: inner\\nline");
+        job.result = JobResult::Pending;
+        assert!(summary(&job, None, false).starts_with("job job-1: still pending: 2 succeeded"));
+        job.result = JobResult::TimedOut;
+        assert!(summary(&job, None, false).ends_with("of 2 in 1h02m03s"));
     }
 }
