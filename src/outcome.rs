@@ -572,6 +572,22 @@ pub struct WaitOutcome {
 }
 
 impl WaitOutcome {
+    /// The outcome of a wait on `job_ids` that never started (a bad configuration, say):
+    /// each job [`not_started`](JobOutcome::not_started) with `error`; no job at all when
+    /// `job_ids` is empty.
+    pub fn not_started(job_ids: &[&str], error: &ErrorInfo) -> Self {
+        Self {
+            jobs: job_ids
+                .iter()
+                .map(|id| JobOutcome::not_started(id, error.clone()))
+                .collect(),
+            elapsed: Duration::ZERO,
+            polls: 0,
+            requests: 0,
+            bytes: 0,
+        }
+    }
+
     /// The worst ending among the jobs: interrupted, then error, then timed out, then
     /// failed; succeeded when every job succeeded.
     pub fn result(&self) -> JobResult {

@@ -168,7 +168,8 @@ impl Simulator {
         self.shared.service.scenario()
     }
 
-    /// Every request received so far, in arrival order.
+    /// Every request received so far, in arrival order: the latest 100,000 (a log file,
+    /// [`SimulatorBuilder::log_file`], keeps every one).
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.service.requests()
     }

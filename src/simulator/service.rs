@@ -283,6 +283,9 @@ impl std::fmt::Debug for Service {
     }
 }
 
+/// How many requests the in-memory log keeps (the file log keeps every one).
+pub(super) const MAX_RECORDS: usize = 100_000;
+
 #[derive(Debug, Default)]
 struct Log {
     next_index: u64,
@@ -335,7 +338,7 @@ impl Service {
         &self.scenario
     }
 
-    /// Every request so far, by index.
+    /// Every request so far, by index (the latest [`MAX_RECORDS`] of them).
     pub(super) fn requests(&self) -> Vec<RequestRecord> {
         let mut records = lock(&self.log).records.clone();
         records.sort_by_key(|r| r.index);
@@ -418,7 +421,13 @@ impl Service {
             jobs_returned,
         };
         self.write_log_line(&record, request.query, wall);
-        lock(&self.log).records.push(record);
+        let mut log = lock(&self.log);
+        if log.records.len() >= MAX_RECORDS {
+            // A simulator serving for days keeps its memory: the oldest tenth goes.
+            log.records.drain(..MAX_RECORDS / 10);
+        }
+        log.records.push(record);
+        drop(log);
         Reply {
             status,
             headers,

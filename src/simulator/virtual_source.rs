@@ -104,7 +104,7 @@ impl VirtualSource {
         self.service.scenario()
     }
 
-    /// Every request so far, in order.
+    /// Every request so far, in order (the latest 100,000).
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.service.requests()
     }

@@ -36,6 +36,7 @@ use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
 /// | [`expect_subtasks`](Self::expect_subtasks) | the job's `sub_jobs_total`, else 1 |
 /// | [`first_subtask_within`](Self::first_subtask_within) | 5 min |
 /// | [`fail_fast`](Self::fail_fast), [`max_failures`](Self::max_failures), [`min_succeeded`](Self::min_succeeded) | none: wait for every subtask |
+/// | [`timely_events`](Self::timely_events) | on: an observer hears of each end within `poll.max_interval` |
 /// | clock, sleeper | the system's |
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `build()`"]
@@ -67,6 +68,7 @@ impl<A: JobsApi> WaiterBuilder<A> {
                 first_subtask_within: DEFAULT_FIRST_SUBTASK_WITHIN,
                 seed: None,
                 budget: None,
+                timely_events: true,
             },
         }
     }
@@ -246,6 +248,19 @@ impl<A: JobsApi> WaiterBuilder<A> {
     /// Defaults to the API's own budget ([`JobsApi::rate_budget`]), if it has one, else none.
     pub fn rate_budget(mut self, budget: RateBudget) -> Self {
         self.config.budget = Some(budget);
+        self
+    }
+
+    /// Whether an observer ([`Waiter::wait_with`] and the like) gets each subtask's end
+    /// within `poll.max_interval` (30 s by default) of its happening: sleeps are capped at
+    /// that, and listings are read in full rather than status-filtered (the filter hides
+    /// successes until a final confirmation). Off, the observer hears of everything the
+    /// waiter learns, when it learns it, at the economy of a plain wait — right for a
+    /// progress display.
+    ///
+    /// Defaults to on.
+    pub fn timely_events(mut self, enabled: bool) -> Self {
+        self.config.timely_events = enabled;
         self
     }
 

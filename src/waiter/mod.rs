@@ -176,6 +176,7 @@ struct Config {
     first_subtask_within: Duration,
     seed: Option<u64>,
     budget: Option<RateBudget>,
+    timely_events: bool,
 }
 
 /// Why a request, a listing or a poll stopped the wait.
@@ -515,8 +516,17 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         self.now().saturating_duration_since(self.start)
     }
 
+    /// Whether someone wants news within `poll.max_interval`: an observer asking for
+    /// timely events, or an outcome rule that may decide early. Sleeps are capped then.
     fn listening(&self) -> bool {
-        self.observer.is_some() || self.config.rules.early()
+        (self.observer.is_some() && self.config.timely_events) || self.config.rules.early()
+    }
+
+    /// Whether successes must be seen as they happen: for timely events, and for a
+    /// `min_succeeded` rule. The status filter hides them, so it is not used then.
+    fn needs_successes(&self) -> bool {
+        (self.observer.is_some() && self.config.timely_events)
+            || self.config.rules.min_succeeded.is_some()
     }
 
     fn emit(&mut self, kind: EventKind) {
@@ -643,7 +653,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         }
         let result = end.result();
         log::info!("job {}: {result}", job.id);
-        let error = error_info(&end, job);
+        let error = error_info(&end, job, self.waiter.api.project_id());
         job.end = Some(end);
         job.ended_at = Some(now);
         let kind = EventKind::JobFinished {
@@ -729,6 +739,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     fn may_filter(&self, index: usize) -> bool {
         let job = &self.jobs[index];
         self.config.status_filter
+            && !self.needs_successes()
             && job.filter_trusted
             && !job.store.has_unnameable_status()
             && job.store.standing().missing == 0
@@ -852,7 +863,16 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             return Ok(());
         }
         let counts = job.store.counts();
-        let result = if job.summary.as_ref().is_some_and(JobSummary::failed) {
+        // A job with failed desktops reads FAIL as a whole: its subtasks (and the rules)
+        // decide. Only a failure of its own — with its own error, or none of its desktops
+        // failing — is reported as the job's.
+        let own_failure = job.summary.as_ref().is_some_and(|s| {
+            s.failed()
+                && (s.error_code.is_some()
+                    || s.fail_reason.is_some()
+                    || counts.failed + counts.vanished == 0)
+        });
+        let result = if own_failure {
             End::JobFailed
         } else {
             let total = expected.max(counts.total);
@@ -1137,7 +1157,10 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             result: job.end.as_ref().map_or(JobResult::TimedOut, End::result),
             subtasks: job.store.outcomes(),
             job: job.summary.clone(),
-            error: job.end.as_ref().and_then(|end| error_info(end, job)),
+            error: job
+                .end
+                .as_ref()
+                .and_then(|end| error_info(end, job, self.waiter.api.project_id())),
             elapsed: end_at.saturating_duration_since(self.start),
             polls: self.polls,
             requests: self.net.count,
@@ -1197,7 +1220,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
 }
 
 /// What the outcome says of the error that ended job `job`.
-fn error_info(end: &End, job: &JobRun) -> Option<ErrorInfo> {
+fn error_info(end: &End, job: &JobRun, project_id: &str) -> Option<ErrorInfo> {
     match end {
         End::Decided(_) | End::Cancelled | End::Pending => None,
         End::JobFailed => {
@@ -1221,7 +1244,7 @@ fn error_info(end: &End, job: &JobRun) -> Option<ErrorInfo> {
         End::FailedElsewhere(info) => info.clone(),
         End::NotFound(error) => Some(ErrorInfo::new(
             Some(format!(
-                "job {} was not found: check the job ID and the project ID: {error}",
+                "job {} was not found in project {project_id}: check the job ID and the project ID: {error}",
                 job.id
             )),
             Some(error),

@@ -116,7 +116,15 @@ fn run(plan: Plan, output: &Output, interrupts: &Interrupts) -> Report {
         return Report::nothing_to_wait_on(plan.submissions);
     }
     let check = plan.settings.check;
-    let waiter = match build_waiter(plan.client, plan.settings, interrupts.cancellation()) {
+    // A stream of events is read to act on each desktop as it ends: it is timely. The text
+    // and JSON outputs only show progress, at the economy of a plain wait.
+    let timely = output.format == OutputFormat::Ndjson;
+    let waiter = match build_waiter(
+        plan.client,
+        plan.settings,
+        interrupts.cancellation(),
+        timely,
+    ) {
         Ok(waiter) => waiter,
         Err(error) => return Report::misconfigured(&first_job, error.as_ref()),
     };
@@ -147,11 +155,13 @@ fn build_waiter(
     client: Client,
     settings: Settings,
     cancel: Cancellation,
+    timely: bool,
 ) -> Result<Waiter<Client>, SetupError> {
     let mut builder = Waiter::builder(client)
         .max_wait(settings.max_wait)
         .poll(settings.poll)
         .fail_fast(settings.fail_fast)
+        .timely_events(timely)
         .cancellation(cancel);
     if let Some(n) = settings.expect {
         builder = builder.expect_subtasks(n);
