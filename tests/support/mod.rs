@@ -562,3 +562,258 @@ pub fn closed_port() -> u16 {
         .expect("a bound address")
         .port()
 }
+
+/// A hostile service for the waiter: each request is answered by the test's own function
+/// (given the honest `inner` source, to distort or ignore), and recorded, so a test can
+/// script exactly what a misbehaving service says page by page and poll by poll.
+#[cfg(feature = "simulator")]
+pub mod hostile {
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::Duration;
+
+    use wks_waiter::model::{JobDetails, SubtaskPage};
+    use wks_waiter::source::{FetchedJob, FetchedPage, JobsApi};
+    use wks_waiter::test_util::ManualClock;
+    use wks_waiter::{ApiError, Error, Subtask, SubtaskQuery};
+
+    /// One request, as the hostile source received it.
+    #[derive(Debug, Clone)]
+    pub struct Call {
+        /// Its index, from 0, over both kinds of request.
+        pub n: usize,
+        /// Virtual time since the source was made.
+        pub at: Duration,
+        /// The timeout the waiter gave it.
+        pub timeout: Option<Duration>,
+        /// A listing's query.
+        pub query: Option<SubtaskQuery>,
+        /// A job-details request's job ID.
+        pub job: Option<String>,
+    }
+
+    impl Call {
+        /// Whether this is a listing with a `status` filter.
+        pub fn filtered(&self) -> bool {
+            self.query
+                .as_ref()
+                .is_some_and(|q| !q.statuses().is_empty())
+        }
+
+        /// Whether this is a listing without `job_id` (project-wide).
+        pub fn project_wide(&self) -> bool {
+            self.query.as_ref().is_some_and(|q| q.job_id().is_none())
+        }
+
+        /// A listing's offset (0 for job details).
+        pub fn offset(&self) -> u64 {
+            self.query.as_ref().map_or(0, SubtaskQuery::offset)
+        }
+    }
+
+    type PageFn<S> = dyn Fn(&S, &Call) -> Result<FetchedPage, Error> + Send + Sync;
+    type JobFn<S> = dyn Fn(&S, &Call) -> Result<FetchedJob, Error> + Send + Sync;
+
+    /// See the [module](self).
+    pub struct Hostile<S> {
+        /// The honest source underneath.
+        pub inner: S,
+        clock: Arc<ManualClock>,
+        zero: Duration,
+        pages: Option<Box<PageFn<S>>>,
+        jobs: Option<Box<JobFn<S>>>,
+        calls: Mutex<Vec<Call>>,
+    }
+
+    impl<S> std::fmt::Debug for Hostile<S> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Hostile").finish_non_exhaustive()
+        }
+    }
+
+    impl<S: JobsApi> Hostile<S> {
+        /// Honest answers from `inner` until told otherwise.
+        pub fn new(inner: S, clock: Arc<ManualClock>) -> Self {
+            Self {
+                inner,
+                zero: clock.elapsed(),
+                clock,
+                pages: None,
+                jobs: None,
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+
+        /// Listings are answered by `answer`.
+        pub fn pages(
+            mut self,
+            answer: impl Fn(&S, &Call) -> Result<FetchedPage, Error> + Send + Sync + 'static,
+        ) -> Self {
+            self.pages = Some(Box::new(answer));
+            self
+        }
+
+        /// Job details are answered by `answer`.
+        pub fn jobs(
+            mut self,
+            answer: impl Fn(&S, &Call) -> Result<FetchedJob, Error> + Send + Sync + 'static,
+        ) -> Self {
+            self.jobs = Some(Box::new(answer));
+            self
+        }
+
+        /// Every request so far.
+        pub fn calls(&self) -> Vec<Call> {
+            self.calls
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+
+        /// Job-details requests so far.
+        pub fn details_calls(&self) -> usize {
+            self.calls().iter().filter(|c| c.job.is_some()).count()
+        }
+
+        /// Listing requests so far.
+        pub fn listing_calls(&self) -> usize {
+            self.calls().iter().filter(|c| c.query.is_some()).count()
+        }
+
+        fn record(
+            &self,
+            timeout: Option<Duration>,
+            query: Option<SubtaskQuery>,
+            job: Option<String>,
+        ) -> Call {
+            let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+            let call = Call {
+                n: calls.len(),
+                at: self.clock.elapsed().saturating_sub(self.zero),
+                timeout,
+                query,
+                job,
+            };
+            calls.push(call.clone());
+            call
+        }
+    }
+
+    impl<S: JobsApi> JobsApi for Hostile<S> {
+        fn project_id(&self) -> &str {
+            self.inner.project_id()
+        }
+
+        fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+            let call = self.record(timeout, None, Some(job_id.to_owned()));
+            match &self.jobs {
+                Some(answer) => answer(&self.inner, &call),
+                None => self.inner.fetch_job(job_id, timeout),
+            }
+        }
+
+        fn fetch_page(
+            &self,
+            query: &SubtaskQuery,
+            timeout: Option<Duration>,
+        ) -> Result<FetchedPage, Error> {
+            let call = self.record(timeout, Some(query.clone()), None);
+            match &self.pages {
+                Some(answer) => answer(&self.inner, &call),
+                None => self.inner.fetch_page(query, timeout),
+            }
+        }
+    }
+
+    /// A subtask from its JSON form.
+    pub fn subtask(json: serde_json::Value) -> Subtask {
+        serde_json::from_value(json).expect("a subtask")
+    }
+
+    /// Subtask `id` of job `job`, with `status` (and `process` 100 once terminal), for
+    /// desktop `desk-{id}`.
+    pub fn sub(id: &str, job: &str, status: &str) -> Subtask {
+        let process = match status {
+            "SUCCESS" | "FAILED" => 100,
+            "WAITING" => 0,
+            _ => 50,
+        };
+        subtask(serde_json::json!({
+            "id": id,
+            "job_id": job,
+            "status": status,
+            "process": process,
+            "error_code": (status == "FAILED").then_some("WKS.0120"),
+            "fail_reason": (status == "FAILED").then_some("scripted failure"),
+            "entities": { "desktop_id": format!("desk-{id}"), "desktop_name": format!("desktop-{id}") }
+        }))
+    }
+
+    /// A page of `subtasks` under `total_count`.
+    pub fn page(total_count: u64, subtasks: Vec<Subtask>) -> FetchedPage {
+        FetchedPage::new(SubtaskPage::new(total_count, subtasks), 100, None)
+    }
+
+    /// The honest page at `offset` (`limit` of `query`, capped at `cap`) of `all`.
+    pub fn slice(all: &[Subtask], call: &Call, cap: usize) -> FetchedPage {
+        let query = call.query.as_ref().expect("a listing");
+        let limit = (query.limit().unwrap_or(1000) as usize).min(cap);
+        let start = (query.offset() as usize).min(all.len());
+        let end = (start + limit).min(all.len());
+        page(all.len() as u64, all[start..end].to_vec())
+    }
+
+    /// Job details from their JSON form.
+    pub fn details(json: serde_json::Value) -> FetchedJob {
+        let body = serde_json::to_vec(&json).expect("JSON");
+        FetchedJob::new(
+            JobDetails::from_json(&body).expect("job details"),
+            body.len(),
+            None,
+        )
+    }
+
+    /// Job details of `job`: `status`, `subtasks` inline, `sub_jobs_total` as given.
+    pub fn job_details(job: &str, status: &str, total: u64, subtasks: &[Subtask]) -> FetchedJob {
+        let sub_jobs: Vec<serde_json::Value> = subtasks
+            .iter()
+            .map(|s| serde_json::to_value(s).expect("a subtask serializes"))
+            .collect();
+        details(serde_json::json!({
+            "id": job, "status": status, "sub_jobs_total": total, "sub_jobs": sub_jobs
+        }))
+    }
+
+    /// An API error as the service sends it: `status`, the documented body, and a
+    /// `Retry-After` header when given.
+    pub fn api_error(status: u16, code: &str, msg: &str, retry_after: Option<&str>) -> Error {
+        let body =
+            serde_json::json!({ "error_code": code, "error_msg": msg, "request_id": "hostile" });
+        ApiError::from_response(
+            status,
+            body.to_string().as_bytes(),
+            Some("hostile".into()),
+            retry_after,
+        )
+        .into()
+    }
+
+    /// The statuses of `subtasks` that pass `call`'s status filter (all when unfiltered).
+    pub fn filter(subtasks: &[Subtask], call: &Call) -> Vec<Subtask> {
+        let query = call.query.as_ref().expect("a listing");
+        subtasks
+            .iter()
+            .filter(|s| {
+                query.statuses().is_empty()
+                    || s.status
+                        .as_ref()
+                        .is_some_and(|st| query.statuses().contains(st))
+            })
+            .filter(|s| {
+                query
+                    .job_id()
+                    .is_none_or(|job| s.job_id.as_deref() == Some(job))
+            })
+            .cloned()
+            .collect()
+    }
+}
