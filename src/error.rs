@@ -218,6 +218,8 @@ impl Error {
         };
         match &mut self {
             Self::Api(api) => [
+                api.error_code.as_mut(),
+                api.request_id.as_mut(),
                 api.error_msg.as_mut(),
                 api.error_detail.as_mut(),
                 api.encoded_authorization_message.as_mut(),
@@ -227,13 +229,18 @@ impl Error {
             .flatten()
             .for_each(mask_all),
             Self::Decode {
-                excerpt, source, ..
+                excerpt,
+                source,
+                request_id,
+                ..
             } => {
                 let mut text = String::from(std::mem::take(excerpt));
                 mask_all(&mut text);
                 *excerpt = text.into();
                 source.redact_with(mask_all);
+                request_id.iter_mut().for_each(mask_all);
             }
+            Self::ResponseTooLarge { request_id, .. } => request_id.iter_mut().for_each(mask_all),
             _ => {}
         }
         self
@@ -315,19 +322,58 @@ impl Error {
 const MASK: &str = "** redacted **";
 
 /// Replaces every occurrence of `secret` in `text`, and a trailing start of it at least 4
-/// characters long (where an excerpt was cut).
+/// characters long (where an excerpt was cut). A body is often JSON: the secret is found
+/// in its escaped forms too (`\/` for `/`, `\u002b` for `+`, any character as `\uXXXX`).
 pub(crate) fn mask(text: &mut String, secret: &str) {
-    if text.contains(secret) {
-        *text = text.replace(secret, MASK);
+    if secret.is_empty() {
+        return;
     }
-    let cut = (4..secret.len())
-        .rev()
-        .filter(|&n| secret.is_char_boundary(n))
-        .find(|&n| text.ends_with(&secret[..n]));
-    if let Some(n) = cut {
-        text.truncate(text.len() - n);
-        text.push_str(MASK);
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    let mut changed = false;
+    while let Some(ch) = rest.chars().next() {
+        if let Some(len) = match_secret(rest, secret) {
+            masked.push_str(MASK);
+            rest = &rest[len..];
+            changed = true;
+            continue;
+        }
+        masked.push(ch);
+        rest = &rest[ch.len_utf8()..];
     }
+    if changed {
+        *text = masked;
+    }
+}
+
+/// Shortest start of a secret that counts as the secret when a text is cut within it.
+const MIN_CUT_SECRET: usize = 4;
+
+/// The length of the text at the start of `text` that spells `secret`, each character
+/// either as itself or JSON-escaped; or of its start (at least [`MIN_CUT_SECRET`]
+/// characters) where `text` ends within it.
+fn match_secret(text: &str, secret: &str) -> Option<usize> {
+    let mut at = 0;
+    for (matched, ch) in secret.chars().enumerate() {
+        let rest = &text[at..];
+        if rest.is_empty() {
+            return (matched >= MIN_CUT_SECRET).then_some(at);
+        }
+        let escaped = rest.strip_prefix('\\').and_then(|escape| {
+            if matches!(ch, '/' | '\\' | '"') && escape.starts_with(ch) {
+                return Some(2);
+            }
+            let hex = escape.strip_prefix(['u', 'U'])?.get(..4)?;
+            (u32::from_str_radix(hex, 16).ok()? == u32::from(ch)).then_some(6)
+        });
+        // An escape first: a backslash of the secret reads `\\` escaped.
+        match escaped {
+            Some(len) => at += len,
+            None if rest.starts_with(ch) => at += ch.len_utf8(),
+            None => return None,
+        }
+    }
+    Some(at)
 }
 
 /// What kind of transport failure an [`Error::Transport`] is.
@@ -670,6 +716,26 @@ mod tests {
         assert_eq!(api.error_code, None);
         assert_eq!(api.error_msg.as_deref(), Some("bad request"));
         assert_eq!(api.body_excerpt, None);
+    }
+
+    #[test]
+    fn json_escaped_secrets_are_masked() {
+        let secret = "MIIE/ab+cd\\ef";
+        for echo in [
+            r"MIIE\/ab+cd\\ef",
+            r"MIIE\u002fab\u002Bcd\u005cef",
+            r"\u004dIIE/ab+cd\\ef",
+        ] {
+            let mut text = format!("token {echo} end");
+            mask(&mut text, secret);
+            assert_eq!(text, "token ** redacted ** end", "{echo}");
+        }
+        let mut cut = r"token MIIE\/a".to_owned();
+        mask(&mut cut, secret);
+        assert_eq!(cut, "token ** redacted **");
+        let mut unrelated = r"MIIE\/zz and MIIE".to_owned();
+        mask(&mut unrelated, secret);
+        assert_eq!(unrelated, r"MIIE\/zz and ** redacted **");
     }
 
     #[test]

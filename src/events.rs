@@ -56,7 +56,9 @@ pub enum EventKind {
         failure: DesktopFailure,
     },
     /// A subtask disappeared from the listing before it was seen finished (users may delete
-    /// finished subtasks): its final state is unknown.
+    /// finished subtasks): its final state is unknown. Sent when its job's verdict stands
+    /// (the job's details, read for it, might still list it), just before the job's
+    /// [`JobFinished`](Self::JobFinished).
     SubtaskVanished {
         /// Its job.
         job_id: String,

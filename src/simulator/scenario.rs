@@ -242,7 +242,8 @@ impl JobFailure {
 /// from [`created_at`](Self::created_at) (404 before, as for any unknown ID) with:
 ///
 /// - `status`: `FAIL` from a job-level [`failure`](Self::failure); otherwise `RUNNING`
-///   until every subtask is terminal, then `SUCCESS`, or `FAIL` if any subtask failed
+///   until every subtask is terminal or deleted, then `SUCCESS`, or `FAIL` if any subtask
+///   failed
 ///   (then without `job_error_code`: only a job-level failure sets it);
 /// - `sub_jobs_total`: every subtask of the job, listed yet or not (wave members still to
 ///   come included); after a job-level failure, only those created before it;
@@ -661,7 +662,10 @@ impl JobPlan {
             total += 1;
             let state = self.state_of(desktop, at);
             any_failed |= state.status == "FAILED";
-            finished = finished.zip(state.ended).map(|(a, b)| a.max(b));
+            // A deleted subtask is no longer the job's work, whatever its state.
+            let deleted = desktop.deleted_at.filter(|&deleted| at >= deleted);
+            let ended = state.ended.or(deleted);
+            finished = finished.zip(ended).map(|(a, b)| a.max(b));
         }
         let status = match (finished, any_failed) {
             (None, _) => "RUNNING",

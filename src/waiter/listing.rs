@@ -25,9 +25,24 @@ pub(crate) struct Planner {
     project_total: Option<u64>,
     /// Polls since it was measured.
     since_measured: u32,
-    /// The project-wide listing cannot be used: its subtasks name no job, or the service
-    /// ignores its filter.
-    unusable: bool,
+    /// The project-wide listing cannot be used: its subtasks name no job, the service
+    /// ignores its filter or refuses it, or its listings keep disagreeing.
+    pub(super) unusable: bool,
+    /// Project-wide listings in a row that could not be trusted.
+    inconsistent: u32,
+}
+
+/// Filtered listings in a row that disagree with themselves before the filter is given up.
+const FILTER_STRIKES: u32 = 2;
+
+/// Listings in a row whose paging failed (a page adding nothing new, paging without end)
+/// before a job ends with [`End::Inconsistent`].
+const PAGING_FAULTS: u32 = 3;
+
+/// Whether a permanent error of a request about one job is about that job alone (its ID,
+/// its query) rather than the account or the service.
+fn is_about_the_job(error: &crate::Error) -> bool {
+    matches!(error.status(), Some(400 | 404 | 405))
 }
 
 /// What reading one listing found.
@@ -37,6 +52,8 @@ pub(crate) struct ListingRead {
     pub consistent: bool,
     /// Why not, when not.
     pub reason: String,
+    /// The paging itself failed: a page added nothing new, or paging did not end.
+    pub paging_fault: bool,
 }
 
 /// Which jobs a listing feeds.
@@ -46,19 +63,24 @@ enum Targets {
 }
 
 /// Checks the subtasks a job's details hold inline as one full listing: each with a
-/// usable, distinct ID, as many as `sub_jobs_total` says.
-pub(super) fn inline_listing(subtasks: &[Subtask], total: Option<u64>) -> ListingRead {
+/// usable, distinct ID, as many as `sub_jobs_total` says. Returns the check, and the IDs
+/// (hashed) given to two different desktops, whose rows cannot be trusted.
+pub(super) fn inline_listing(
+    subtasks: &[Subtask],
+    total: Option<u64>,
+) -> (ListingRead, HashSet<u64>) {
     let mut seen: HashMap<u64, u64> = HashMap::new();
+    let mut conflicts = HashSet::new();
     let mut problem = None;
     for subtask in subtasks {
         let Some(id) = subtask.id.as_deref().filter(|id| !id.is_empty()) else {
-            problem = Some("a subtask has no id".to_owned());
-            break;
+            problem.get_or_insert_with(|| "a subtask has no id".to_owned());
+            continue;
         };
         let print = identity(subtask);
         if *seen.entry(id_hash(id)).or_insert(print) != print {
-            problem = Some("two different desktops under one subtask ID".to_owned());
-            break;
+            conflicts.insert(id_hash(id));
+            problem.get_or_insert_with(|| "two different desktops under one subtask ID".to_owned());
         }
     }
     let count = seen.len() as u64;
@@ -68,10 +90,12 @@ pub(super) fn inline_listing(subtasks: &[Subtask], total: Option<u64>) -> Listin
             total.map_or("nothing".to_owned(), |t| t.to_string())
         ));
     }
-    ListingRead {
+    let read = ListingRead {
         consistent: problem.is_none(),
         reason: problem.unwrap_or_default(),
-    }
+        paging_fault: false,
+    };
+    (read, conflicts)
 }
 
 impl<A: JobsApi> Run<'_, '_, A> {
@@ -92,12 +116,53 @@ impl<A: JobsApi> Run<'_, '_, A> {
             }
         }
         let query = query.build().map_err(Stop::Failed)?;
-        match self.read_listing(&query, kind, Targets::One(index), priority) {
-            Err(Stop::Failed(error)) if matches!(error.status(), Some(400 | 404)) => {
+        self.blame = Some(index);
+        let read = match self.read_listing(&query, kind, Targets::One(index), priority) {
+            Err(Stop::Failed(error)) if is_about_the_job(&error) => {
                 self.finish_job(index, End::Failed(error));
-                Ok(ListingRead::default())
+                return Ok(ListingRead::default());
             }
-            other => other,
+            other => other?,
+        };
+        self.blame = None;
+        let max_faults = PAGING_FAULTS;
+        let job = &mut self.jobs[index];
+        if read.paging_fault {
+            job.paging_faults += 1;
+            if job.paging_faults >= max_faults {
+                let end = End::Inconsistent {
+                    reads: job.paging_faults,
+                    reason: read.reason.clone(),
+                };
+                self.finish_job(index, end);
+                return Ok(read);
+            }
+        } else {
+            job.paging_faults = 0;
+        }
+        if kind == Kind::Filtered {
+            self.filtered_read(index, read.consistent);
+        }
+        Ok(read)
+    }
+
+    /// Counts the consistent and inconsistent filtered listings of job `index`: a service
+    /// whose filtered listings keep disagreeing with themselves (a `total_count` taken
+    /// before the filter, say) never lets subtasks leave the filter, and is listed in full
+    /// from then on.
+    fn filtered_read(&mut self, index: usize, consistent: bool) {
+        let job = &mut self.jobs[index];
+        if consistent {
+            job.filtered_inconsistent = 0;
+            return;
+        }
+        job.filtered_inconsistent += 1;
+        if job.filtered_inconsistent >= FILTER_STRIKES && job.filter_trusted {
+            log::warn!(
+                "job {}: its status-filtered listings keep disagreeing with themselves; reading full listings from now on",
+                job.id
+            );
+            job.filter_trusted = false;
         }
     }
 
@@ -113,29 +178,8 @@ impl<A: JobsApi> Run<'_, '_, A> {
         let mut per_job: Vec<usize> = own.to_vec();
         if project.is_empty() {
             self.listing.since_measured = self.listing.since_measured.saturating_add(1);
-        } else {
-            let targets = project
-                .iter()
-                .map(|&i| (self.jobs[i].id.clone(), i))
-                .collect();
-            let query = FILTER
-                .iter()
-                .fold(
-                    SubtaskQuery::builder().limit(self.config.page_size),
-                    |q, s| q.status(s.clone()),
-                )
-                .build()
-                .map_err(Stop::Failed)?;
-            let read = self.read_listing(
-                &query,
-                Kind::Filtered,
-                Targets::Many(targets),
-                Priority::Routine,
-            )?;
-            if !read.consistent {
-                log::debug!("project-wide listing not used: {}", read.reason);
-                per_job.extend_from_slice(project);
-            }
+        } else if !self.read_project_wide(project)? {
+            per_job.extend_from_slice(project);
         }
         for &index in &per_job {
             if self.jobs[index].is_active() {
@@ -147,14 +191,63 @@ impl<A: JobsApi> Run<'_, '_, A> {
             .chain(own)
             .copied()
             .filter(|&i| {
-                // Nothing unfinished listed: a job seen before has finished (or is about
-                // to be confirmed otherwise); a job never read in full may hold only
-                // finished subtasks, which the filter hides.
+                // Nothing unfinished listed: the job has finished, or waits for more
+                // subtasks (then its details say when, on their own schedule).
                 let job = &self.jobs[i];
                 let standing = job.store.standing();
-                job.is_active() && standing.pending == 0 && (standing.known > 0 || !job.saw_full)
+                job.is_active()
+                    && standing.known > 0
+                    && standing.pending == 0
+                    && !self.awaits_more(i)
             })
             .collect())
+    }
+
+    /// Reads the project-wide filtered listing for the jobs `project`; whether it served.
+    /// A service refusing it (400, 404: one requiring a `job_id`, say), or whose listings
+    /// keep disagreeing, is not asked again.
+    fn read_project_wide(&mut self, project: &[usize]) -> Result<bool, Stop> {
+        self.blame = None;
+        let targets = project
+            .iter()
+            .map(|&i| (self.jobs[i].id.clone(), i))
+            .collect();
+        let query = FILTER
+            .iter()
+            .fold(
+                SubtaskQuery::builder().limit(self.config.page_size),
+                |q, s| q.status(s.clone()),
+            )
+            .build()
+            .map_err(Stop::Failed)?;
+        let read = match self.read_listing(
+            &query,
+            Kind::Filtered,
+            Targets::Many(targets),
+            Priority::Routine,
+        ) {
+            Err(Stop::Failed(error)) if is_about_the_job(&error) => {
+                log::warn!(
+                    "the service refuses project-wide listings ({error}); listing each job on its own from now on"
+                );
+                self.listing.unusable = true;
+                return Ok(false);
+            }
+            other => other?,
+        };
+        if read.consistent {
+            self.listing.inconsistent = 0;
+            return Ok(true);
+        }
+        log::debug!("project-wide listing not used: {}", read.reason);
+        self.listing.inconsistent += 1;
+        if self.listing.inconsistent >= FILTER_STRIKES {
+            log::warn!(
+                "the project-wide listings keep disagreeing with themselves; listing each job on its own from now on"
+            );
+            self.listing.unusable = true;
+        }
+        Ok(false)
     }
 
     /// Whether one project-wide filtered listing should read fewer pages than listing the
@@ -197,7 +290,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
         let mut entries = 0u64;
         let mut largest = 0usize;
         let mut short_page_at: Option<u64> = None;
-        let mut previous_ids: Vec<u64> = Vec::new();
+        let mut paging_fault = false;
         let mut foreign = 0usize;
         let mut offset = query.offset();
         let mut pages = 0u32;
@@ -241,10 +334,14 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 .iter()
                 .map(|s| id_hash(s.id.as_deref().unwrap_or_default()))
                 .collect();
-            if received >= 3 && ids == previous_ids {
+            // A page after the first that adds no subtask not already listed: the service
+            // repeats itself (it ignores `offset`, say). A shift by an insertion repeats
+            // one subtask, never a whole page.
+            if pages > 1 && received > 0 && ids.iter().all(|id| distinct.contains_key(id)) {
+                paging_fault = true;
                 problem.get_or_insert_with(|| {
                     format!(
-                        "the page at offset {offset} repeated the page before it: does the service ignore `offset`?"
+                        "the page at offset {offset} repeated subtasks listed before it: does the service ignore `offset`?"
                     )
                 });
                 break;
@@ -286,6 +383,17 @@ impl<A: JobsApi> Run<'_, '_, A> {
                     foreign += 1;
                     continue;
                 };
+                // Only a job's own reads (its listing, its details) say which subtasks are
+                // its own: one row of a project-wide listing may name the wrong job. A
+                // subtask new to the job sends the job to its own listing instead.
+                if project_wide
+                    && !self.jobs[index]
+                        .store
+                        .knows(subtask.id.as_deref().unwrap_or_default())
+                {
+                    self.jobs[index].unseen_rows = true;
+                    continue;
+                }
                 if kind == Kind::Filtered
                     && !subtask.status.as_ref().is_some_and(|s| FILTER.contains(s))
                 {
@@ -297,7 +405,6 @@ impl<A: JobsApi> Run<'_, '_, A> {
             }
             entries += received as u64;
             largest = largest.max(received);
-            previous_ids = ids;
             if received == 0 {
                 break;
             }
@@ -312,8 +419,9 @@ impl<A: JobsApi> Run<'_, '_, A> {
             }
             // A listing longer than its pages can hold is not ending: a service that never
             // stops paging is caught here rather than after 10,000 offsets.
-            let bound = max_total.div_ceil(largest.max(1) as u64) + 2;
+            let bound = max_total.div_ceil(largest.max(1) as u64).saturating_add(2);
             if u64::from(pages) >= bound {
+                paging_fault = true;
                 problem.get_or_insert_with(|| {
                     format!("paging did not end after {pages} pages of {max_total} subtasks")
                 });
@@ -362,10 +470,18 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 .store
                 .finish(consistent, now, min_gap, &conflicts);
             self.report(index, transitions);
+            self.note_contradictions(index);
+        }
+        if let Targets::One(index) = targets {
+            if kind == Kind::Full && entries > 0 {
+                // The listing shows subtasks again: a later empty answer is a glitch again.
+                self.jobs[index].empty_accepted = false;
+            }
         }
         Ok(ListingRead {
             consistent,
             reason: problem.unwrap_or_default(),
+            paging_fault,
         })
     }
 

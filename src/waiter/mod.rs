@@ -63,6 +63,9 @@ const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const PAGE_GRACE: Duration = Duration::from_millis(500);
 /// While a job's listing stays empty, its details are read again after this, doubling.
 const DETAILS_FIRST_REREAD: Duration = Duration::from_secs(60);
+/// A job still saying it runs this long after every subtask ended is decided by its
+/// subtasks.
+const STATUS_LAG_LIMIT: Duration = Duration::from_secs(10 * 60);
 /// Projects whose status-filtered listing is re-measured after this many polls of per-job
 /// listings, in case the project got quieter.
 const REPROBE_POLLS: u32 = 10;
@@ -97,12 +100,23 @@ const REPROBE_POLLS: u32 = 10;
 ///    ([`SubtaskState::Vanished`](crate::outcome::SubtaskState::Vanished)).
 /// 4. **Only the job's own subtasks count.** A listed subtask whose `job_id` names another
 ///    job is ignored (logged once); a subtask without an `id` makes the page malformed.
+///    Only the job's own reads (its listing, its details) add a subtask to it: a row of a
+///    project-wide listing naming a subtask the job does not know sends the job to its
+///    own listing instead.
 /// 5. **Every subtask must have been seen.** A job is finished when a consistent full
 ///    listing shows every known subtask terminal, no absence awaits its second look, and at
 ///    least as many subtasks are known as expected: the caller's
 ///    [`expect_subtasks`](WaiterBuilder::expect_subtasks), or else the job's own
-///    `sub_jobs_total`, read once from `GET …/workspace-jobs/{job_id}` before the verdict
-///    (so a job whose subtasks appear in waves is not declared done after the first wave).
+///    `sub_jobs_total` (so a job whose subtasks appear in waves is not declared done after
+///    the first wave). A job that says it ended (`SUCCESS`, `FAIL`) with fewer subtasks
+///    listed than it announces (some were deleted) is decided on those listed, with a
+///    warning — once the caller's own expectation is met.
+/// 6. **The job's details must agree.** Before a verdict the job's details are read
+///    (`GET …/workspace-jobs/{job_id}`): they list every subtask inline, so one a torn
+///    listing hid comes back, and a subtask that vanished but is listed there is not gone.
+///    A job whose details still say `WAITING` or `RUNNING` after every subtask ended is
+///    waited for, up to 10 minutes, then decided by its subtasks. Details naming another
+///    job are a glitch, retried, and never this job's.
 ///
 /// Terminal states are final, as the API documents: a later row showing a finished
 /// subtask unfinished is stale and ignored.
@@ -403,8 +417,22 @@ struct JobRun {
     empty_accepted: bool,
     /// Overdue backoff of this job's predicted end.
     overdue: Schedule,
+    /// When untrusted listings are read again: the retry schedule, restarted by a
+    /// listing that can be trusted.
+    reread: Schedule,
     /// Warned that the listing held other jobs' subtasks.
     warned_foreign: bool,
+    /// Listings in a row whose paging failed (a page adding nothing, paging without end).
+    paging_faults: u32,
+    /// Status-filtered listings in a row that disagreed with themselves.
+    filtered_inconsistent: u32,
+    /// A project-wide listing showed subtasks of this job it did not know: only a listing
+    /// of its own may add them.
+    unseen_rows: bool,
+    /// The poll whose cycle last read the job's details.
+    details_poll: Option<u32>,
+    /// Since when the job's own status says it has not ended while every subtask has.
+    status_lag_since: Option<Instant>,
 }
 
 impl JobRun {
@@ -432,6 +460,9 @@ struct Net {
     bytes: u64,
     retry: Schedule,
     throttle_retry: Schedule,
+    /// The throttling answer the requests are pausing for, if any: a pause that outlasts
+    /// the deadline names it.
+    last_throttle: Option<Error>,
 }
 
 /// One wait, on one job or several.
@@ -448,6 +479,9 @@ struct Run<'w, 'o, A> {
     /// The service's effective page size, learnt from listings of several pages.
     page_size: usize,
     listing: listing::Planner,
+    /// The job whose request is under way, when it is about one job: an error that stops
+    /// the wait is that job's own, and the others end for it.
+    blame: Option<usize>,
 }
 
 impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
@@ -481,7 +515,13 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 recheck: None,
                 empty_accepted: false,
                 overdue: Schedule::new(&overdue, clock.clone(), 0),
+                reread: Schedule::new(&config.retry, clock.clone(), seed ^ stable_seed(id)),
                 warned_foreign: false,
+                paging_faults: 0,
+                filtered_inconsistent: 0,
+                unseen_rows: false,
+                details_poll: None,
+                status_lag_since: None,
             })
             .collect();
         Self {
@@ -499,12 +539,14 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                     clock.clone(),
                     seed.rotate_left(31),
                 ),
+                last_throttle: None,
             },
             poll_schedule: Schedule::new(&config.poll, clock.clone(), seed),
             polls: 0,
             observer,
             page_size: config.page_size as usize,
             listing: listing::Planner::default(),
+            blame: None,
         }
     }
 
@@ -615,12 +657,18 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         }
     }
 
-    /// Ends every active job as `stop` says. An error that stops the wait ends the first
-    /// active job with it and the others with its description.
+    /// Ends every active job as `stop` says. An error that stops the wait ends the job
+    /// whose request met it (or the first active job) with it, and the others with its
+    /// description.
     fn stop_all(&mut self, stop: Stop) {
         let mut stop = Some(stop);
         let mut shared: Option<ErrorInfo> = None;
-        for index in 0..self.jobs.len() {
+        let first = self.blame.take().filter(|&i| self.jobs[i].is_active());
+        let order: Vec<usize> = first
+            .into_iter()
+            .chain((0..self.jobs.len()).filter(|&i| Some(i) != first))
+            .collect();
+        for index in order {
             if !self.jobs[index].is_active() {
                 continue;
             }
@@ -721,25 +769,38 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             .filter(|i| !project.contains(i))
             .partition(|&&i| eligible.contains(&i) && self.filtered_is_cheaper(i));
         let confirm_needed = self.read_filtered(&project, &filtered)?;
-        for index in full {
-            self.read_full_and_decide(index, Priority::Routine)?;
+        // A project-wide listing showed subtasks a job did not know: its own listing says
+        // whether they are its own.
+        let mut full = full;
+        for &index in &active {
+            if std::mem::take(&mut self.jobs[index].unseen_rows) && !full.contains(&index) {
+                full.push(index);
+            }
+        }
+        for &index in &full {
+            if self.jobs[index].is_active() {
+                self.read_full_and_decide(index, Priority::Routine)?;
+            }
         }
         for index in confirm_needed {
-            self.confirm(index)?;
+            if self.jobs[index].is_active() && !full.contains(&index) {
+                self.confirm(index)?;
+            }
         }
         self.check_empty_jobs()?;
         self.apply_rules();
         Ok(())
     }
 
-    /// Whether job `index` may be polled with the status filter: the service honours the
-    /// filter, no subtask has a status the filter cannot name, and no absence awaits its
-    /// second look. (Subtasks the filter hides, finished ones, are read by the final
+    /// Whether job `index` may be polled with the status filter: a full listing of its own
+    /// said which subtasks are its own, the service honours the filter, no subtask has a
+    /// status the filter cannot name, and no absence awaits its second look. (Subtasks the filter hides, finished ones, are read by the final
     /// confirmation, full.)
     fn may_filter(&self, index: usize) -> bool {
         let job = &self.jobs[index];
         self.config.status_filter
             && !self.needs_successes()
+            && job.saw_full
             && job.filter_trusted
             && !job.store.has_unnameable_status()
             && job.store.standing().missing == 0
@@ -782,13 +843,14 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         if self.jobs[index].details == Details::Denied {
             return self.read_full_and_decide(index, Priority::Important);
         }
-        let Some(details) = self.read_details(index)? else {
-            return self.read_full_and_decide(index, Priority::Important);
-        };
+        let details = self.read_details(index)?;
         if !self.jobs[index].is_active() {
             return Ok(());
         }
-        let read = listing::inline_listing(&details.sub_jobs, details.sub_jobs_total);
+        let Some(details) = details else {
+            return self.read_full_and_decide(index, Priority::Important);
+        };
+        let read = self.stage_details(index, details);
         if !read.consistent {
             log::debug!(
                 "job {}: its details cannot confirm it ({}); reading its listing",
@@ -797,71 +859,180 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             );
             return self.read_full_and_decide(index, Priority::Important);
         }
-        let now = self.now();
-        let min_gap = self.config.poll.initial_interval;
-        let job = &mut self.jobs[index];
-        job.store.begin(Kind::Full);
-        for subtask in details.sub_jobs {
-            job.store.stage(subtask, now);
-        }
-        let transitions = job
-            .store
-            .finish(true, now, min_gap, &std::collections::HashSet::new());
-        // These details counted every subtask now known.
-        job.known_at_details = job.store.standing().known;
-        job.saw_full = true;
-        self.report(index, transitions);
         self.decide(index, read)
     }
 
-    /// Decides job `index` after a full `read` of its subtasks: finished when every known
-    /// subtask is terminal, nothing awaits a second look, the read can be trusted, and at
-    /// least as many subtasks are known as expected.
-    fn decide(&mut self, index: usize, read: listing::ListingRead) -> Result<(), Stop> {
+    /// Applies the subtasks job `index`'s details hold inline as one listing of the job:
+    /// a full one when they add up (each with its own ID, as many as `sub_jobs_total`
+    /// says), else one that teaches states but nothing of absences. Inline subtasks of
+    /// another job are not this job's.
+    fn stage_details(&mut self, index: usize, details: JobDetails) -> listing::ListingRead {
+        let now = self.now();
+        let min_gap = self.config.poll.initial_interval;
         let job = &mut self.jobs[index];
-        if !job.is_active() {
-            return Ok(());
+        let own: Vec<_> = details
+            .sub_jobs
+            .into_iter()
+            .filter(|s| s.job_id.as_deref().is_none_or(|id| id == job.id))
+            .collect();
+        let (read, conflicts) = listing::inline_listing(&own, details.sub_jobs_total);
+        job.store.begin(Kind::Full);
+        for subtask in own {
+            if subtask.id.as_deref().is_some_and(|id| !id.is_empty()) {
+                job.store.stage(subtask, now);
+            }
         }
+        let transitions = job.store.finish(read.consistent, now, min_gap, &conflicts);
+        job.known_at_details = job.store.standing().known;
+        job.saw_full |= read.consistent;
+        self.report(index, transitions);
+        self.note_contradictions(index);
+        read
+    }
+
+    /// After a read of job `index`: a subtask that had left the status filter was listed
+    /// unfinished, so the service does not honour the filter (in part, at least): the job
+    /// is listed in full from now on, and the project-wide filtered listing not used.
+    pub(super) fn note_contradictions(&mut self, index: usize) {
+        let job = &mut self.jobs[index];
+        if job.store.take_filter_contradicted() && job.filter_trusted {
+            log::warn!(
+                "job {}: a subtask missing from a status-filtered listing is still unfinished: the service does not honour the filter; reading full listings from now on",
+                job.id
+            );
+            job.filter_trusted = false;
+            self.listing.unusable = true;
+        }
+    }
+
+    /// Whether job `index` waits for more subtasks than it has: the job (or the caller)
+    /// announced more than are known, and its details are not due for another read.
+    pub(super) fn awaits_more(&self, index: usize) -> bool {
+        let job = &self.jobs[index];
+        let known = job.store.standing().known;
+        job.expected(self.config.expect).is_some_and(|n| known < n) && !self.details_due(index)
+    }
+
+    /// Whether job `index`'s details should be read (again): never read, or more subtasks
+    /// were listed since they were, or they were read long enough ago (the interval
+    /// doubles with every read).
+    fn details_due(&self, index: usize) -> bool {
+        let job = &self.jobs[index];
+        match job.details {
+            Details::Unread => true,
+            Details::Denied => false,
+            Details::Read { reread_after } => {
+                job.known_at_details < job.store.standing().known
+                    || job
+                        .details_read_at
+                        .is_none_or(|at| self.now().saturating_duration_since(at) >= reread_after)
+            }
+        }
+    }
+
+    /// Whether job `index` may be decided on `read`: something is listed, every known
+    /// subtask ended, no absence awaits its second look (else the next poll comes soon),
+    /// and the read can be trusted (else it is read again soon).
+    fn ready(&mut self, index: usize, read: &listing::ListingRead) -> bool {
+        let job = &mut self.jobs[index];
         let standing = job.store.standing();
-        if standing.known == 0 {
+        if !job.is_active() || standing.known == 0 {
             // Nothing listed: not visible yet (see `check_empty_jobs`).
-            return Ok(());
+            return false;
         }
         if !standing.settled() {
             if standing.missing > 0 {
                 job.recheck = Some(self.config.poll.initial_interval);
             }
             job.untrusted_reads = 0;
-            return Ok(());
+            job.reread.reset();
+            return false;
         }
         if !read.consistent {
-            return self.untrusted(index, read.reason);
+            self.untrusted(index, read.reason.clone());
+            return false;
         }
         job.untrusted_reads = 0;
-        // Every known subtask is finished. Enough of them? The job's details say how many
-        // it has; read them again if more subtasks appeared since (jobs may grow in waves).
-        let known = job.store.standing().known;
-        let stale = match job.details {
-            Details::Unread => true,
-            Details::Read { .. } => job.known_at_details < known,
-            Details::Denied => false,
-        };
-        if self.config.expect.is_none() && stale {
-            self.read_details(index)?;
+        job.reread.reset();
+        true
+    }
+
+    /// Decides job `index` after a full `read` of its subtasks (see the consistency rule
+    /// on [`Waiter`]): finished when every known subtask is terminal, nothing awaits a
+    /// second look, the read can be trusted, the job's details read for the verdict agree,
+    /// and at least as many subtasks are known as expected.
+    fn decide(&mut self, index: usize, read: listing::ListingRead) -> Result<(), Stop> {
+        if !self.ready(index, &read) {
+            return Ok(());
         }
         let job = &self.jobs[index];
-        if job.end.is_some() {
-            return Ok(());
+        if job.details != Details::Denied && job.details_poll != Some(self.polls) {
+            if self.awaits_more(index) {
+                log::debug!(
+                    "job {}: {} subtasks listed, all finished; waiting for the rest",
+                    job.id,
+                    job.store.standing().known
+                );
+                return Ok(());
+            }
+            // The job's details, read for this verdict, must agree: they list every
+            // subtask inline (one a torn listing hid shows up there) and say how many the
+            // job has.
+            if let Some(details) = self.read_details(index)? {
+                self.stage_details(index, details);
+            }
+            let consistent = listing::ListingRead {
+                consistent: true,
+                ..listing::ListingRead::default()
+            };
+            if !self.ready(index, &consistent) {
+                return Ok(());
+            }
         }
-        let expected = job.expected(self.config.expect).unwrap_or(1);
-        if job.store.standing().known < expected {
-            log::debug!(
-                "job {}: {} of {expected} subtasks listed, all finished; waiting for the rest",
+        let config = self.config;
+        let now = self.now();
+        let job = &mut self.jobs[index];
+        let known = job.store.standing().known;
+        let expected = job.expected(config.expect).unwrap_or(1);
+        let status = job.summary.as_ref().and_then(|s| s.status.clone());
+        if known < expected {
+            // The job announces more subtasks than are listed: more are coming (waves),
+            // or some were deleted. Only a job that says it ended lets the verdict go on
+            // without them, and only once the caller's own expectation is met.
+            let ended = matches!(status, Some(JobStatus::Success | JobStatus::Failed));
+            job.status_lag_since = None;
+            if !ended || config.expect.is_some_and(|n| known < n) {
+                log::debug!(
+                    "job {}: {known} of {expected} subtasks listed, all finished; waiting for the rest",
+                    job.id
+                );
+                return Ok(());
+            }
+            log::warn!(
+                "job {}: the job ended ({}) and announces {expected} subtasks, but {known} are listed (deleted?): deciding on those {known}",
                 job.id,
-                job.store.standing().known
+                status.as_ref().map_or("", JobStatus::as_str)
             );
-            return Ok(());
+        } else if matches!(status, Some(JobStatus::Waiting | JobStatus::Running)) {
+            // Every subtask ended, yet the job says it has not: its status lags, more
+            // subtasks are coming, or a listing hid one its details did not show either.
+            // Wait; only a status stuck for `STATUS_LAG_LIMIT` lets the subtasks decide.
+            let since = *job.status_lag_since.get_or_insert(now);
+            let status = status.as_ref().map_or("", JobStatus::as_str);
+            if now.saturating_duration_since(since) < STATUS_LAG_LIMIT {
+                log::info!(
+                    "job {}: every listed subtask ended but the job is still {status}; waiting",
+                    job.id
+                );
+                return Ok(());
+            }
+            log::warn!(
+                "job {}: the job still says {status} {} after every listed subtask ended; deciding on the subtasks",
+                job.id,
+                human(STATUS_LAG_LIMIT)
+            );
         }
+        let vanished = job.store.take_vanished();
         let counts = job.store.counts();
         // A job with failed desktops reads FAIL as a whole: its subtasks (and the rules)
         // decide. Only a failure of its own — with its own error, or none of its desktops
@@ -877,19 +1048,20 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         } else {
             let total = expected.max(counts.total);
             End::Decided(
-                self.config
+                config
                     .rules
                     .decide(&counts, total, true)
                     .unwrap_or(JobResult::Failed),
             )
         };
+        self.report(index, vanished);
         self.finish_job(index, result);
         Ok(())
     }
 
     /// A listing that would have decided job `index` could not be trusted: read it again
     /// soon, and give up after `max_retries` such reads in a row.
-    fn untrusted(&mut self, index: usize, reason: String) -> Result<(), Stop> {
+    fn untrusted(&mut self, index: usize, reason: String) {
         let job = &mut self.jobs[index];
         job.untrusted_reads += 1;
         log::warn!(
@@ -902,43 +1074,39 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 reason,
             };
             self.finish_job(index, end);
-            return Ok(());
+            return;
         }
         job.untrusted_reason = reason;
-        job.recheck = Some(self.net.retry.next_delay());
-        Ok(())
+        job.recheck = Some(job.reread.next_delay());
     }
 
     /// Reads the details of jobs whose listing shows nothing (at the first poll, and again
     /// while it stays empty), and ends those that cannot produce a subtask.
     fn check_empty_jobs(&mut self) -> Result<(), Stop> {
         for index in 0..self.jobs.len() {
-            let now = self.now();
             let job = &self.jobs[index];
             if !job.is_active() || job.store.standing().known > 0 {
                 continue;
             }
-            let due = match job.details {
-                Details::Unread => true,
-                Details::Read { reread_after } => job
-                    .details_read_at
-                    .is_none_or(|at| now.saturating_duration_since(at) >= reread_after),
-                Details::Denied => false,
-            };
-            if due {
-                self.read_details(index)?;
+            if self.details_due(index) {
+                if let Some(details) = self.read_details(index)? {
+                    self.stage_details(index, details);
+                }
             }
             let job = &self.jobs[index];
-            if !job.is_active() {
+            if !job.is_active() || job.store.standing().known > 0 {
                 continue;
             }
-            match job.summary.as_ref().and_then(|s| s.status.clone()) {
+            let summary = job.summary.as_ref();
+            match summary.and_then(|s| s.status.clone()) {
                 Some(JobStatus::Failed) => {
                     self.finish_job(index, End::JobFailed);
                     continue;
                 }
+                // A job that succeeded without a subtask, unless the caller expects some.
                 Some(JobStatus::Success)
-                    if job.summary.as_ref().and_then(|s| s.sub_jobs_total) == Some(0) =>
+                    if summary.and_then(|s| s.sub_jobs_total) == Some(0)
+                        && self.config.expect.is_none() =>
                 {
                     self.finish_job(index, End::Decided(JobResult::Succeeded));
                     continue;
@@ -953,20 +1121,39 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     }
 
     /// Reads job `index`'s details and records what they say; returns them when they
-    /// came (not for a 403, nor a 404, which ends a job never seen).
+    /// came (not for a 403, nor a 404, which ends a job never seen). Details naming
+    /// another job are a glitch, retried like a malformed answer, and never this job's.
     fn read_details(&mut self, index: usize) -> Result<Option<JobDetails>, Stop> {
         let api = &self.waiter.api;
         let job_id = self.jobs[index].id.clone();
+        let about = |details: &JobDetails| {
+            details
+                .id
+                .as_deref()
+                .filter(|id| *id != job_id)
+                .map(|other| format!("the details asked of job {job_id} are about job {other}"))
+        };
+        self.blame = Some(index);
         let result = self.call(
             Priority::Important,
             |timeout| api.fetch_job(&job_id, timeout),
             |fetched: &FetchedJob| fetched.bytes,
-            |_| None,
+            |fetched: &FetchedJob| about(&fetched.job),
         );
         let now = self.now();
+        let polls = self.polls;
         let job = &mut self.jobs[index];
-        job.details_read_at = Some(now);
         let known = job.store.standing().known;
+        let result = match result {
+            Err(Stop::Failed(error)) if !matches!(error.status(), Some(400 | 403 | 404 | 405)) => {
+                return Err(Stop::Failed(error));
+            }
+            Err(stop @ (Stop::Cancelled | Stop::Deadline(_))) => return Err(stop),
+            other => other,
+        };
+        self.blame = None;
+        job.details_read_at = Some(now);
+        job.details_poll = Some(polls);
         job.known_at_details = known;
         match result {
             Ok(fetched) => {
@@ -976,6 +1163,10 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                         _ => DETAILS_FIRST_REREAD,
                     },
                 };
+                if let Some(reason) = about(&fetched.job) {
+                    log::warn!("{reason} through every retry; ignoring them");
+                    return Ok(None);
+                }
                 job.summary = Some(JobSummary::of(&fetched.job));
                 Ok(Some(fetched.job))
             }
@@ -987,14 +1178,19 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 job.details = Details::Denied;
                 Ok(None)
             }
-            Err(Stop::Failed(error)) if error.status() == Some(404) && known == 0 => {
-                let end = End::NotFound(error);
+            Err(Stop::Failed(error)) if known == 0 => {
+                // Nothing listed, and the job's own details refused: its ID is wrong.
+                let end = if error.status() == Some(404) {
+                    End::NotFound(error)
+                } else {
+                    End::Failed(error)
+                };
                 self.finish_job(index, end);
                 Ok(None)
             }
-            Err(Stop::Failed(error)) if error.status() == Some(404) => {
+            Err(Stop::Failed(error)) => {
                 log::warn!(
-                    "job {job_id}: its details are not found although its subtasks are listed ({error}); \
+                    "job {job_id}: its details are refused although its subtasks are listed ({error}); \
                      relying on the listing alone"
                 );
                 job.details = Details::Denied;
@@ -1076,7 +1272,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             if let Some(budget) = config.budget.clone() {
                 if let Err(wait) = budget.try_acquire(priority) {
                     if now.checked_add(wait).is_none_or(|at| at > self.deadline) {
-                        return Err(Stop::Deadline(None));
+                        // The pause is a throttling's, usually: name it.
+                        return Err(Stop::Deadline(self.net.last_throttle.take()));
                     }
                     log::debug!(
                         "the request budget holds the next request back {}",
@@ -1098,6 +1295,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                         _ => {
                             self.net.retry.reset();
                             self.net.throttle_retry.reset();
+                            self.net.last_throttle = None;
                             return Ok(answer);
                         }
                     }
@@ -1144,6 +1342,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 throttled,
                 error: info,
             });
+            if throttled {
+                self.net.last_throttle = error;
+            }
             config.sleeper.sleep(delay, &config.cancel);
         }
     }

@@ -147,6 +147,8 @@ pub(crate) struct Store {
     /// The greatest common divisor of every `process` seen between 1 and 99: the step the
     /// service reports progress in (1, or coarser such as 10 or 25).
     process_step: u32,
+    /// A subtask that had left the status filter was listed unfinished.
+    filter_contradicted: bool,
 }
 
 /// What the store says of its job after a listing.
@@ -178,6 +180,7 @@ impl Store {
             warned_statuses: HashSet::new(),
             pass: None,
             process_step: 0,
+            filter_contradicted: false,
         }
     }
 
@@ -220,7 +223,11 @@ impl Store {
         let job_id = &self.job_id;
         let entry = &mut self.entries[index];
         entry.missing_since = None;
-        entry.left_filter = false;
+        if std::mem::take(&mut entry.left_filter) && !subtask.is_terminal() {
+            // It left the status filter, yet it is not finished: the service does not
+            // honour the filter (in part, at least).
+            self.filter_contradicted = true;
+        }
         if entry.vanished {
             log::warn!(
                 "job {job_id}: subtask {id} is listed again after it had disappeared from two listings"
@@ -228,9 +235,12 @@ impl Store {
             entry.vanished = false;
         }
         if entry.terminal {
-            if !subtask.is_terminal() {
-                log::debug!(
-                    "job {job_id}: ignoring a stale row of subtask {id}: listed {} after {}",
+            // Terminal states are final, as the API documents: a later row saying
+            // otherwise is stale (or the service contradicts itself), and the first end
+            // seen, already reported, stands.
+            if subtask.status != entry.subtask.status {
+                log::warn!(
+                    "job {job_id}: ignoring a row of subtask {id} listed {} after {}",
                     status_name(subtask.status.as_ref()),
                     status_name(entry.subtask.status.as_ref())
                 );
@@ -334,7 +344,6 @@ impl Store {
         if !consistent {
             return transitions;
         }
-        let vanished = &mut transitions;
         for (index, entry) in self.entries.iter_mut().enumerate() {
             if listed.get(index).copied().unwrap_or(false) || entry.vanished {
                 continue;
@@ -358,18 +367,40 @@ impl Store {
                             desktop_label(&entry.subtask),
                             status_name(entry.subtask.status.as_ref())
                         );
+                        // Reported when the job's verdict confirms it (see
+                        // `take_vanished`): the job's details may still list it.
                         entry.vanished = true;
                         entry.missing_since = None;
                         entry.left_filter = false;
-                        if !std::mem::replace(&mut entry.reported, true) {
-                            vanished.push(Transition::Vanished(index));
-                        }
                     }
                     Some(_) => {}
                 },
             }
         }
         transitions
+    }
+
+    /// The subtasks that vanished before they were seen finished and were not reported
+    /// yet: reported once the job's verdict stands.
+    pub(crate) fn take_vanished(&mut self) -> Vec<Transition> {
+        let mut vanished = Vec::new();
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            if entry.vanished && !entry.terminal && !std::mem::replace(&mut entry.reported, true) {
+                vanished.push(Transition::Vanished(index));
+            }
+        }
+        vanished
+    }
+
+    /// Whether a subtask that had left the status filter was since listed unfinished
+    /// (cleared by asking).
+    pub(crate) fn take_filter_contradicted(&mut self) -> bool {
+        std::mem::take(&mut self.filter_contradicted)
+    }
+
+    /// Whether subtask `id` is known.
+    pub(crate) fn knows(&self, id: &str) -> bool {
+        self.index.contains_key(id)
     }
 
     /// Where the job stands.
@@ -572,10 +603,10 @@ mod tests {
         assert_eq!(store.standing().missing, 1);
         // Too soon after the first absence.
         assert_eq!(listing(&mut store, Kind::Full, vec![], at(3)), []);
-        assert_eq!(
-            listing(&mut store, Kind::Full, vec![], at(6)),
-            [Transition::Vanished(0)]
-        );
+        // Gone for good, reported once the verdict stands.
+        assert_eq!(listing(&mut store, Kind::Full, vec![], at(6)), []);
+        assert_eq!(store.take_vanished(), [Transition::Vanished(0)]);
+        assert_eq!(store.take_vanished(), []);
         let counts = store.counts();
         assert_eq!((counts.vanished, counts.succeeded), (1, 1));
         assert!(store.standing().settled());
