@@ -113,6 +113,57 @@ pub(crate) fn add_or_far(at: Instant, duration: Duration) -> Instant {
         .unwrap_or(at)
 }
 
+/// Parses a duration as people write one: whole numbers each followed by a unit, `ms`,
+/// `s`, `m` or `h` (`500ms`, `90s`, `20m`, `1h30m`, `0s`); spaces around it are ignored.
+///
+/// # Errors
+///
+/// A one-line reason naming the value (in backticks) for an empty value, a negative one,
+/// a number without a unit or a unit without a number, an unknown unit, or a duration too
+/// large to represent.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const HINT: &str =
+        "expected whole numbers each with a unit: ms, s, m or h (e.g. 500ms, 90s, 20m, 1h30m)";
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("empty duration; {HINT}"));
+    }
+    if text.starts_with('-') {
+        return Err(format!("`{text}` is negative; {HINT}"));
+    }
+    let too_large = || format!("`{text}` is too large");
+    let mut rest = text;
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("`{text}` has no number before `{rest}`; {HINT}"));
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| too_large())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let millis_per_unit: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "" => return Err(format!("`{text}` has no unit; {HINT}")),
+            unit => return Err(format!("`{text}` has an unknown unit `{unit}`; {HINT}")),
+        };
+        let part = number
+            .checked_mul(millis_per_unit)
+            .map(Duration::from_millis)
+            .ok_or_else(too_large)?;
+        total = total.checked_add(part).ok_or_else(too_large)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
 /// Formats a duration for people: `850ms`, `21.4s`, `1m30s`, `1h00m07s`.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
@@ -241,6 +292,52 @@ mod tests {
             (Duration::MAX, "5124095576030431h00m15s"),
         ] {
             assert_eq!(format_duration(duration), text);
+        }
+    }
+
+    #[test]
+    fn durations_parse_as_people_write_them() {
+        for (text, millis) in [
+            ("500ms", 500),
+            ("90s", 90_000),
+            ("20m", 1_200_000),
+            ("1h", 3_600_000),
+            ("1h30m", 5_400_000),
+            ("1m30s250ms", 90_250),
+            (" 2s ", 2_000),
+            ("007s", 7_000),
+            ("0s", 0),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(millis)),
+                "{text}"
+            );
+        }
+        for (text, reason) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("-5s", "negative"),
+            ("90", "no unit"),
+            ("1h30", "no unit"),
+            ("s", "no number"),
+            ("1.5s", "unknown unit `.`"),
+            ("5 s", "unknown unit ` s`"),
+            ("5 min", "unknown unit ` min`"),
+            ("5d", "unknown unit `d`"),
+            ("5S", "unknown unit `S`"),
+            ("99999999999999999999s", "too large"),
+            ("18446744073709551615h", "too large"),
+            ("18446744073709551615s18446744073709551615s", "too large"),
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains(reason), "{text:?}: {err}");
+            if !text.trim().is_empty() {
+                assert!(
+                    err.contains(&format!("`{}`", text.trim())),
+                    "{text:?}: {err}"
+                );
+            }
         }
     }
 

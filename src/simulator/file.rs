@@ -262,54 +262,13 @@ impl<'de> Deserialize<'de> for Text {
             }
 
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Text, E> {
-                parse_duration(text).map(Text).map_err(E::custom)
+                crate::time::parse_duration(text)
+                    .map(Text)
+                    .map_err(E::custom)
             }
         }
         deserializer.deserialize_str(Visitor)
     }
-}
-
-/// Parses `"90s"`, `"20m"`, `"500ms"`, `"1h30m"`, `"0s"`: whole numbers each followed by a
-/// unit (`ms`, `s`, `m`, `h`).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let hint = "use whole numbers with units ms, s, m or h, e.g. \"90s\", \"20m\", \"1h30m\"";
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return Err(format!("empty duration: {hint}"));
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("invalid duration `{text}`: {hint}"));
-        }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("duration `{text}` is too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            "" => return Err(format!("duration `{text}` has no unit: {hint}")),
-            _ => return Err(format!("invalid duration `{text}`: {hint}")),
-        };
-        let part = u32::try_from(number)
-            .ok()
-            .and_then(|n| unit.checked_mul(n))
-            .ok_or_else(|| format!("duration `{text}` is too large"))?;
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| format!("duration `{text}` is too large"))?;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
 }
 
 #[derive(Debug, Deserialize)]
@@ -1073,27 +1032,6 @@ mod tests {
 
     fn refused(json: &str) -> ScenarioError {
         ScenarioFile::parse(json).expect_err(json)
-    }
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        for (text, expected) in [
-            ("90s", secs(90)),
-            ("20m", secs(1200)),
-            ("500ms", Duration::from_millis(500)),
-            ("1h30m", secs(5400)),
-            ("0s", Duration::ZERO),
-            ("2h", secs(7200)),
-        ] {
-            assert_eq!(parse_duration(text), Ok(expected), "{text}");
-        }
-        for bad in ["", "90", "5 min", "1.5s", "-3s", "s", "3d", "99999999999h"] {
-            let message = parse_duration(bad).unwrap_err();
-            assert!(
-                message.contains(&format!("`{bad}`")) || bad.is_empty(),
-                "{bad}: {message}"
-            );
-        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ Environment:
   HTTPS_PROXY, NO_PROXY                    proxy
   RUST_LOG                                 log level on stderr (default: warn)
 
-Durations: a whole number and a unit: 500ms, 90s, 20m, 1h.
+Durations: whole numbers each with a unit: 500ms, 90s, 20m, 1h, 1h30m.
 
 Exit codes (with several jobs, the worst: interrupted, then 4, 3, 1, 0):
   0    every subtask of every job succeeded (or the outcome rules said success)
