@@ -511,6 +511,27 @@ fn configuration_errors_exit_2_with_one_line_and_json() {
         assert_eq!(error[key], Value::Null, "{key}: {error}");
     }
 
+    // Several jobs: the several-jobs object, each job named with the error.
+    let ran = run(wks_wait_jobs(
+        &sim,
+        &["--job-id", "job-a", "--job-id", "job-b", "--output", "json"],
+    )
+    .env_remove("HUAWEICLOUD_SDK_AK"));
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    let report = json(&ran);
+    assert_eq!(report["result"], "error", "{report}");
+    let jobs = report["jobs"].as_array().unwrap();
+    jobs.iter().for_each(assert_schema);
+    let ids: Vec<&str> = jobs.iter().map(|j| j["job_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["job-a", "job-b"], "{report}");
+    for job in jobs {
+        assert_eq!(job["result"], "error", "{report}");
+        assert_eq!(
+            job["error"]["message"], "environment variable HUAWEICLOUD_SDK_AK is not set",
+            "{report}"
+        );
+    }
+
     let ran = run(wks_wait(&sim, "job-config", &[]).env_remove("HUAWEICLOUD_SDK_PROJECT_ID"));
     assert_eq!(ran.code(), 2, "{ran:?}");
     assert!(ran.stderr.contains("HUAWEICLOUD_SDK_PROJECT_ID"), "{ran:?}");

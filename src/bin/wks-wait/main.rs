@@ -108,11 +108,12 @@ fn main() -> ExitCode {
                 }
                 Err(error) => (Err(error), None),
             };
-            wait_and_report(demo::DEMO_JOB_ID, plan, &output, &interrupts)
+            wait_and_report(&[demo::DEMO_JOB_ID], plan, &output, &interrupts)
         }
         Task::Wait { args, check } => {
-            let first_job = args.job_ids.first().cloned().unwrap_or_default();
-            wait_and_report(&first_job, real_plan(*args, check), &output, &interrupts)
+            let job_ids = args.job_ids.clone();
+            let job_ids: Vec<&str> = job_ids.iter().map(String::as_str).collect();
+            wait_and_report(&job_ids, real_plan(*args, check), &output, &interrupts)
         }
         Task::Simulate(args) => simulate::run(&args, &interrupts),
     };
@@ -175,7 +176,7 @@ fn usage_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
             first_line.trim_start_matches("error: ").to_owned().into();
         let job_id = value_of("--job-id").unwrap_or_default();
         // Prints the JSON, and the message as one line on stderr.
-        report::Report::misconfigured(&job_id, cause.as_ref()).print(OutputFormat::Json, true);
+        report::Report::misconfigured(&[&job_id], cause.as_ref()).print(OutputFormat::Json, true);
     } else {
         let _ = error.print();
     }

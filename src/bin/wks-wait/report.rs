@@ -56,14 +56,20 @@ fn code_of(result: JobResult, signal: Option<Signal>) -> u8 {
 }
 
 impl Report {
-    /// The report of a run that never started waiting: the one-job object with result
-    /// `error` (exit 2).
-    pub fn misconfigured(job_id: &str, error: &(dyn StdError + 'static)) -> Self {
-        Self {
-            outcome: Outcome::One(Box::new(JobOutcome::not_started(
-                job_id,
-                ErrorInfo::of(error),
+    /// The report of a run on `job_ids` that never started waiting, each job with result
+    /// `error` (exit 2): the one-job object for one job (or none known), the several-jobs
+    /// object for several.
+    pub fn misconfigured(job_ids: &[&str], error: &(dyn StdError + 'static)) -> Self {
+        let info = ErrorInfo::of(error);
+        let outcome = match job_ids {
+            [_, _, ..] => Outcome::Many(Box::new(WaitOutcome::not_started(job_ids, &info))),
+            _ => Outcome::One(Box::new(JobOutcome::not_started(
+                job_ids.first().copied().unwrap_or_default(),
+                info,
             ))),
+        };
+        Self {
+            outcome,
             submissions: Vec::new(),
             signal: None,
             misconfigured: true,
@@ -72,10 +78,10 @@ impl Report {
 
     /// The report of a wait that could not start for a reason other than its input
     /// (exit 4).
-    pub fn not_started(job_id: &str, error: &(dyn StdError + 'static)) -> Self {
+    pub fn not_started(job_ids: &[&str], error: &(dyn StdError + 'static)) -> Self {
         Self {
             misconfigured: false,
-            ..Self::misconfigured(job_id, error)
+            ..Self::misconfigured(job_ids, error)
         }
     }
 
@@ -622,13 +628,13 @@ mod tests {
         assert_eq!(code(&wait, None), 4);
         wait.jobs[1].result = JobResult::Interrupted;
         assert_eq!(code(&wait, Some(Signal::Terminate)), 143);
-        let config = Report::misconfigured("j", &std::io::Error::other("bad"));
+        let config = Report::misconfigured(&["j"], &std::io::Error::other("bad"));
         assert_eq!(config.exit_code(), 2);
         assert_eq!(config.json()["result"], "error");
         assert_eq!(config.json()["error"]["message"], "bad");
         assert_eq!(config.text(false), "");
         assert_eq!(
-            Report::not_started("j", &std::io::Error::other("x")).exit_code(),
+            Report::not_started(&["j"], &std::io::Error::other("x")).exit_code(),
             4
         );
     }

@@ -87,16 +87,16 @@ pub struct Output {
 }
 
 /// Waits as `plan` says (or reports why it could not be set up), prints the report, and
-/// returns the exit code. `first_job` names the wait in the report of a bad configuration.
+/// returns the exit code. `job_ids` name the wait in the report of a bad configuration.
 /// The first signal of `interrupts` cancels the wait.
 pub fn wait_and_report(
-    first_job: &str,
+    job_ids: &[&str],
     plan: Result<Plan, SetupError>,
     output: &Output,
     interrupts: &Interrupts,
 ) -> u8 {
     let report = match plan {
-        Err(error) => Report::misconfigured(first_job, error.as_ref()),
+        Err(error) => Report::misconfigured(job_ids, error.as_ref()),
         Ok(plan) => run(plan, output, interrupts),
     };
     report.print(output.format, output.quiet);
@@ -104,7 +104,6 @@ pub fn wait_and_report(
 }
 
 fn run(plan: Plan, output: &Output, interrupts: &Interrupts) -> Report {
-    let first_job = plan.job_ids.first().cloned().unwrap_or_default();
     if !output.quiet {
         for note in &plan.notes {
             output
@@ -126,7 +125,7 @@ fn run(plan: Plan, output: &Output, interrupts: &Interrupts) -> Report {
         timely,
     ) {
         Ok(waiter) => waiter,
-        Err(error) => return Report::misconfigured(&first_job, error.as_ref()),
+        Err(error) => return Report::misconfigured(&ids(&plan.job_ids), error.as_ref()),
     };
     let several = plan.job_ids.len() > 1;
     let mut display = Display::start(output.progress, output.bar_slot.clone(), several);
@@ -137,7 +136,7 @@ fn run(plan: Plan, output: &Output, interrupts: &Interrupts) -> Report {
             stream.write(event);
         }
     };
-    let ids: Vec<&str> = plan.job_ids.iter().map(String::as_str).collect();
+    let ids = ids(&plan.job_ids);
     let result = if check {
         waiter.check_with(&ids, &mut on_event)
     } else {
@@ -146,9 +145,13 @@ fn run(plan: Plan, output: &Output, interrupts: &Interrupts) -> Report {
     display.finish();
     match result {
         Ok(outcome) => Report::of_wait(outcome, plan.submissions, interrupts.received()),
-        Err(WaitError::InvalidInput(error)) => Report::misconfigured(&first_job, &error),
-        Err(error) => Report::not_started(&first_job, &error),
+        Err(WaitError::InvalidInput(error)) => Report::misconfigured(&ids, &error),
+        Err(error) => Report::not_started(&ids, &error),
     }
+}
+
+fn ids(job_ids: &[String]) -> Vec<&str> {
+    job_ids.iter().map(String::as_str).collect()
 }
 
 fn build_waiter(
