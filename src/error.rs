@@ -346,6 +346,16 @@ pub(crate) fn mask(text: &mut String, secret: &str) {
     }
 }
 
+/// Whether `rest`, the end of a text, is the start of `ch` JSON-escaped, cut short.
+fn cut_in_escape(rest: &str, ch: char) -> bool {
+    let short = format!("\\{ch}");
+    let unicode = format!("\\u{:04x}", u32::from(ch));
+    rest.len() < unicode.len()
+        && (short.starts_with(rest)
+            || unicode.starts_with(&rest.to_ascii_lowercase())
+            || rest.eq_ignore_ascii_case("\\u"))
+}
+
 /// Shortest start of a secret that counts as the secret when a text is cut within it.
 const MIN_CUT_SECRET: usize = 4;
 
@@ -358,6 +368,9 @@ fn match_secret(text: &str, secret: &str) -> Option<usize> {
         let rest = &text[at..];
         if rest.is_empty() {
             return (matched >= MIN_CUT_SECRET).then_some(at);
+        }
+        if matched >= MIN_CUT_SECRET && cut_in_escape(rest, ch) {
+            return Some(text.len());
         }
         let escaped = rest.strip_prefix('\\').and_then(|escape| {
             if matches!(ch, '/' | '\\' | '"') && escape.starts_with(ch) {
@@ -730,9 +743,16 @@ mod tests {
             mask(&mut text, secret);
             assert_eq!(text, "token ** redacted ** end", "{echo}");
         }
-        let mut cut = r"token MIIE\/a".to_owned();
-        mask(&mut cut, secret);
-        assert_eq!(cut, "token ** redacted **");
+        for cut in [
+            r"token MIIE\/a",
+            r"token MIIE\",
+            r"token MIIE\u00",
+            r"token MIIE\U002F",
+        ] {
+            let mut cut = cut.to_owned();
+            mask(&mut cut, secret);
+            assert_eq!(cut, "token ** redacted **");
+        }
         let mut unrelated = r"MIIE\/zz and MIIE".to_owned();
         mask(&mut unrelated, secret);
         assert_eq!(unrelated, r"MIIE\/zz and ** redacted **");

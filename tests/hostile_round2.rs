@@ -106,7 +106,6 @@ fn two_waves(
 /// (`sub_jobs_total`, read before an early decision) and reports failure once the second
 /// wave fails (or at least never success before 15 desktops succeeded).
 #[test]
-#[ignore = "finding 18: percentage rules decide on the subtasks listed so far, ignoring sub_jobs_total"]
 fn a_percentage_rule_is_judged_against_the_whole_job_not_the_first_wave() {
     let rig = Rig::new();
     let scenario = two_waves(
@@ -142,7 +141,6 @@ fn a_percentage_rule_is_judged_against_the_whole_job_not_the_first_wave() {
 /// job succeeds. The waiter takes 5 % of the 10 listed (0 allowed) and reports **failure
 /// at 1 minute**.
 #[test]
-#[ignore = "finding 18: percentage rules decide on the subtasks listed so far, ignoring sub_jobs_total"]
 fn a_failure_percentage_is_judged_against_the_whole_job_not_the_first_wave() {
     let rig = Rig::new();
     let scenario = two_waves(
@@ -179,7 +177,6 @@ fn a_failure_percentage_is_judged_against_the_whole_job_not_the_first_wave() {
 /// listed allows none. (One poll, no waiting: the simulator's clock does not matter.)
 #[cfg(feature = "cli")]
 #[test]
-#[ignore = "finding 18: percentage rules decide on the subtasks listed so far, ignoring sub_jobs_total"]
 fn cli_check_judges_a_percentage_against_the_whole_job() {
     use wks_waiter::simulator::Simulator;
     let desktops: Vec<DesktopPlan> = (1..=20)
@@ -255,7 +252,6 @@ fn scripted_job(
 /// restarts the allowance whenever a subtask is pending again, waits, and reports the
 /// job's failure at 13 minutes.
 #[test]
-#[ignore = "finding 19: the status-lag allowance is never restarted when new subtasks appear"]
 fn the_status_lag_allowance_restarts_when_new_subtasks_appear() {
     let rig = Rig::new();
     let listed = |t: Duration| {
@@ -322,7 +318,6 @@ fn a_job_status_lagging_its_subtasks_is_waited_for() {
 /// waiting (the deadline bounds it) or, past an allowance, ends with an error or time-out
 /// naming the contradiction — here it reports the failure at 17 minutes.
 #[test]
-#[ignore = "finding 20: the 10-minute allowance reports success for a job still RUNNING whose next wave comes later"]
 fn a_job_still_running_between_waves_is_not_declared_done() {
     let rig = Rig::new();
     let listed = |t: Duration| {
@@ -360,7 +355,6 @@ fn a_job_still_running_between_waves_is_not_declared_done() {
 /// an unknown job status like `RUNNING` (waits, within the same allowance) and reports
 /// failure at 6 minutes.
 #[test]
-#[ignore = "finding 21: an unknown job status is taken as ended by the verdict"]
 fn an_unknown_job_status_is_not_taken_as_ended() {
     let rig = Rig::new();
     let listed = |t: Duration| {
@@ -447,7 +441,6 @@ fn c_hidden_for_a_minute(rig: &Rig) -> Hostile<VirtualSource> {
 /// the same attack is survived (next test). A correct waiter confirms a vanishing with the
 /// job's details before any rule counts it.
 #[test]
-#[ignore = "finding 22: fail_fast counts a glitch-vanished subtask without the details check verdicts get"]
 fn fail_fast_does_not_fail_a_job_on_a_subtask_hidden_by_a_glitch() {
     let rig = Rig::new();
     let source = c_hidden_for_a_minute(&rig);
@@ -498,7 +491,6 @@ fn a_running_subtask_omitted_by_consistent_listings_for_a_minute_is_not_lost() {
 /// not count an unconfirmed absence as vanished in an outcome (it is pending), or reports
 /// it the same way in both.
 #[test]
-#[ignore = "finding 22: an unconfirmed vanishing is counted by a time-out's outcome but never sent as an event"]
 fn a_time_out_does_not_count_an_unconfirmed_absence_as_vanished() {
     let rig = Rig::new();
     let source = c_hidden_for_a_minute(&rig);
@@ -550,7 +542,6 @@ fn two_jobs() -> Scenario {
 /// treats a details read that keeps failing like a refused one (decides on the listing,
 /// with a warning), or at worst ends that job alone.
 #[test]
-#[ignore = "finding 23: one job's details failing with 5xx ends every job of wait_all"]
 fn one_job_s_details_failing_with_5xx_does_not_end_the_other_jobs() {
     let rig = Rig::new();
     let source = rig.hostile(rig.simulator(two_jobs())).jobs(|inner, call| {
@@ -585,7 +576,6 @@ fn one_job_s_details_failing_with_5xx_does_not_end_the_other_jobs() {
 /// retries and stops the whole wait at 78 s: `batch-1`, whose every request succeeded,
 /// ends `Error` with `batch-2`'s 500. A correct waiter ends `batch-2` alone with its error.
 #[test]
-#[ignore = "finding 23: one job's listing failing with 5xx ends every job of wait_all"]
 fn one_job_s_listing_failing_with_5xx_does_not_end_the_other_jobs() {
     let rig = Rig::new();
     let source = rig.hostile(rig.simulator(two_jobs())).pages(|inner, call| {
@@ -685,7 +675,6 @@ fn eight_jobs_cost(lag: Duration) -> (usize, usize, Duration) {
 /// subtask unfinished), or re-checks before giving the filter up, and does not give up
 /// the project-wide listing for every job because one job's details lag.
 #[test]
-#[ignore = "finding 24: details a few seconds stale make the waiter give up the status filter and the project-wide listing for good"]
 fn details_a_few_seconds_stale_do_not_cost_the_project_wide_listing() {
     let (fresh, fresh_project, _) = eight_jobs_cost(Duration::ZERO);
     let (stale, stale_project, last_project) = eight_jobs_cost(secs(5));
@@ -729,7 +718,6 @@ fn big_job_with_status_lag(lag: Duration) -> (wks_waiter::JobOutcome, Hostile<Vi
 /// poll of a big job. A correct waiter reads them on a backing-off schedule while only the
 /// job status is awaited (30 s, 1, 2, 4 minutes …): at most a handful of reads.
 #[test]
-#[ignore = "finding 25: a lagging job status makes the waiter read the job's whole details on every poll"]
 fn a_lagging_job_status_does_not_cost_a_details_read_per_poll() {
     let (fresh, fresh_source) = big_job_with_status_lag(Duration::ZERO);
     assert!(fresh.is_success());
@@ -755,7 +743,6 @@ fn a_lagging_job_status_does_not_cost_a_details_read_per_poll() {
 /// whose inline subtasks name another job (and none this one) as about another job — a
 /// glitch, retried — never as this job's.
 #[test]
-#[ignore = "finding 26: details without an id whose inline subtasks name another job are taken as this job's"]
 fn details_without_an_id_whose_subtasks_name_another_job_are_not_this_job_s() {
     let rig = Rig::new();
     let clock = rig.clock.clone();
@@ -806,7 +793,6 @@ fn details_without_an_id_whose_subtasks_name_another_job_are_not_this_job_s() {
 /// what kept the wait open: the job's status and the subtasks announced but never listed
 /// (as `NoSubtasks` does with "the job is RUNNING, 4 subtasks announced").
 #[test]
-#[ignore = "finding 27: a time-out waiting for announced subtasks says 0 pending and not why"]
 fn a_time_out_waiting_for_announced_subtasks_says_why() {
     let rig = Rig::new();
     let listed = |_: Duration| {
@@ -846,7 +832,6 @@ fn a_time_out_waiting_for_announced_subtasks_says_why() {
 /// desktop's end was not seen: the job's `SUCCESS` says how the vanished one ended (or,
 /// at worst, the result says "unknown", not "failed").
 #[test]
-#[ignore = "finding 28: a job whose details say SUCCESS is reported failed for a subtask deleted after it finished"]
 fn a_job_that_says_success_is_not_failed_for_a_subtask_deleted_after_it_finished() {
     let rig = Rig::new();
     let mut desktops: Vec<DesktopPlan> = (1..=3)
@@ -886,7 +871,6 @@ fn a_job_that_says_success_is_not_failed_for_a_subtask_deleted_after_it_finished
 /// falls back from) a project-wide listing that would page past the offset limit, and
 /// lists each job on its own.
 #[test]
-#[ignore = "finding 29: a project-wide listing past the offset limit ends every job of wait_all"]
 fn a_project_wide_listing_past_the_offset_limit_falls_back_to_per_job_listings() {
     let rig = Rig::new();
     let names: Vec<String> = (1..=13).map(|k| format!("big-{k:02}")).collect();
@@ -948,7 +932,6 @@ fn error_text_for(status: u16, body: String, token: &str) -> String {
 /// the secret whatever escape the cut lands in (or drops a trailing partial escape before
 /// matching).
 #[test]
-#[ignore = "finding 30: a token prefix leaks when the excerpt is cut inside a JSON escape"]
 fn a_token_cut_inside_a_json_escape_is_still_masked() {
     let prefix = r#"{"headers":{"X-Auth-Token":""#;
     for escape in [r"\/", r"\u002f"] {

@@ -502,12 +502,14 @@ fn subtasks_deleted_after_finishing_keep_their_last_state() {
 
 #[test]
 fn a_subtask_deleted_before_its_end_was_seen_is_not_a_success() {
-    // Finishes at 40 s and is deleted at 50 s, between the polls at 35 and 65.
+    // Finishes at 40 s and is deleted at 50 s, between the polls at 35 and 65; another
+    // desktop fails at 100 s, so the job does not say SUCCESS (which would tell how the
+    // vanished one ended).
     let mut unseen = desktop(0, 0, Some(40), Outcome::Success);
     unseen.deleted_at = Some(secs(50));
     let rig = Rig::new(job(vec![
         unseen,
-        desktop(1, 0, Some(100), Outcome::Success),
+        desktop(1, 0, Some(100), failed("WKS.0001", "boom")),
     ]));
     let outcome = rig.wait_with_plain_backoff().unwrap();
     assert!(outcome.is_complete() && !outcome.is_success());
@@ -517,7 +519,7 @@ fn a_subtask_deleted_before_its_end_was_seen_is_not_a_success() {
         Some(SubtaskStatus::Running)
     );
     // Neither a success nor a failure: vanished, with its own marker.
-    assert!(outcome.failures().is_empty());
+    assert_eq!(outcome.failures().len(), 1);
     assert_eq!(outcome.vanished().count(), 1);
     assert_eq!(outcome.counts().vanished, 1);
     // Missing at 65 s, confirmed missing by a second listing one poll interval later.
@@ -528,6 +530,24 @@ fn a_subtask_deleted_before_its_end_was_seen_is_not_a_success() {
         .map(|r| r.at.as_secs())
         .collect();
     assert!(at.starts_with(&[0, 5, 15, 35, 65, 70]), "{at:?}");
+}
+
+#[test]
+fn a_job_saying_success_tells_how_a_vanished_subtask_ended() {
+    // As above, with no failure: the job's SUCCESS says the vanished one succeeded.
+    let mut unseen = desktop(0, 0, Some(40), Outcome::Success);
+    unseen.deleted_at = Some(secs(50));
+    let rig = Rig::new(job(vec![
+        unseen,
+        desktop(1, 0, Some(100), Outcome::Success),
+    ]));
+    let outcome = rig.wait_with_plain_backoff().unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert!(
+        outcome.subtasks[0].vanished,
+        "still marked: its end was not seen"
+    );
+    assert_eq!(outcome.counts().succeeded, 1);
 }
 
 #[test]

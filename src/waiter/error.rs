@@ -114,11 +114,17 @@ impl fmt::Display for WaitError {
                 partial,
             } => write!(
                 f,
-                "job {}: timed out after {} with {} of {} subtasks pending{}",
+                "job {}: timed out after {} with {} of {} subtasks pending{}{}",
                 partial.job_id,
                 human(partial.elapsed),
                 partial.counts().pending(),
                 partial.counts().total,
+                // Nothing pending: what the wait was for is the job's own word.
+                if partial.counts().pending() == 0 {
+                    job_status_text(partial.job.as_ref())
+                } else {
+                    String::new()
+                },
                 last_error_text(last_error.as_ref())
             ),
             Self::Request { error, partial } => write!(

@@ -54,6 +54,9 @@ pub(crate) struct ListingRead {
     pub reason: String,
     /// The paging itself failed: a page added nothing new, or paging did not end.
     pub paging_fault: bool,
+    /// Read from the job's details: they showed unfinished a subtask the status-filtered
+    /// listing had left out.
+    pub filter_doubted: bool,
 }
 
 /// Which jobs a listing feeds.
@@ -94,6 +97,7 @@ pub(super) fn inline_listing(
         consistent: problem.is_none(),
         reason: problem.unwrap_or_default(),
         paging_fault: false,
+        filter_doubted: false,
     };
     (read, conflicts)
 }
@@ -198,7 +202,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 job.is_active()
                     && standing.known > 0
                     && standing.pending == 0
-                    && !self.awaits_more(i)
+                    && !self.awaits_details(i)
             })
             .collect())
     }
@@ -233,6 +237,12 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 self.listing.unusable = true;
                 return Ok(false);
             }
+            // Too long to page through: each job on its own, until it gets shorter.
+            Err(Stop::Failed(crate::Error::OffsetLimit { total_count, .. })) => {
+                self.listing.project_total = Some(total_count);
+                self.listing.since_measured = 0;
+                return Ok(false);
+            }
             other => other?,
         };
         if read.consistent {
@@ -261,6 +271,8 @@ impl<A: JobsApi> Run<'_, '_, A> {
         match self.listing.project_total {
             None => true,
             Some(_) if self.listing.since_measured >= super::REPROBE_POLLS => true,
+            // Never one the service cannot page through.
+            Some(total) if total > MAX_OFFSET => false,
             Some(total) => self.pages(usize::try_from(total).unwrap_or(usize::MAX)) < own,
         }
     }
@@ -334,10 +346,15 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 .iter()
                 .map(|s| id_hash(s.id.as_deref().unwrap_or_default()))
                 .collect();
-            // A page after the first that adds no subtask not already listed: the service
-            // repeats itself (it ignores `offset`, say). A shift by an insertion repeats
-            // one subtask, never a whole page.
-            if pages > 1 && received > 0 && ids.iter().all(|id| distinct.contains_key(id)) {
+            // A full page after the first that adds no subtask not already listed: the
+            // service repeats itself (it ignores `offset`, say). Insertions between two
+            // reads shift a few subtasks onto the next page, never a whole page (a short
+            // last page may be all shifted ones: then the listing is only inconsistent).
+            if pages > 1
+                && received > 0
+                && received >= largest
+                && ids.iter().all(|id| distinct.contains_key(id))
+            {
                 paging_fault = true;
                 problem.get_or_insert_with(|| {
                     format!(
@@ -482,6 +499,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
             consistent,
             reason: problem.unwrap_or_default(),
             paging_fault,
+            filter_doubted: false,
         })
     }
 

@@ -63,9 +63,9 @@ const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const PAGE_GRACE: Duration = Duration::from_millis(500);
 /// While a job's listing stays empty, its details are read again after this, doubling.
 const DETAILS_FIRST_REREAD: Duration = Duration::from_secs(60);
-/// A job still saying it runs this long after every subtask ended is decided by its
-/// subtasks.
-const STATUS_LAG_LIMIT: Duration = Duration::from_secs(10 * 60);
+/// While a job's own status is the only thing a verdict waits for, its details are read
+/// again after the poll interval, growing fourfold up to this.
+const STATUS_REREAD_MAX: Duration = Duration::from_secs(5 * 60);
 /// Projects whose status-filtered listing is re-measured after this many polls of per-job
 /// listings, in case the project got quieter.
 const REPROBE_POLLS: u32 = 10;
@@ -111,12 +111,21 @@ const REPROBE_POLLS: u32 = 10;
 ///    the first wave). A job that says it ended (`SUCCESS`, `FAIL`) with fewer subtasks
 ///    listed than it announces (some were deleted) is decided on those listed, with a
 ///    warning — once the caller's own expectation is met.
-/// 6. **The job's details must agree.** Before a verdict the job's details are read
-///    (`GET …/workspace-jobs/{job_id}`): they list every subtask inline, so one a torn
-///    listing hid comes back, and a subtask that vanished but is listed there is not gone.
-///    A job whose details still say `WAITING` or `RUNNING` after every subtask ended is
-///    waited for, up to 10 minutes, then decided by its subtasks. Details naming another
-///    job are a glitch, retried, and never this job's.
+/// 6. **The job's details must agree.** Before a verdict (and before an early decision
+///    of the outcome rules) the job's details are read (`GET …/workspace-jobs/{job_id}`):
+///    they list every subtask inline, so one a torn listing hid comes back, and a subtask
+///    that vanished but is listed there is not gone; they say how many subtasks the job
+///    has, which rules in percent are judged against. A job whose status is not `SUCCESS`
+///    or `FAIL` (`WAITING`, `RUNNING`, or one this crate does not know) after every
+///    subtask ended is waited for: its details alone are read again, after the poll
+///    interval, then 4 times longer each time up to 5 minutes, and a time-out names the
+///    status it waited on. Details naming another job (by their `id` or an inline
+///    subtask's `job_id`) are a glitch, retried, and never this job's.
+/// 7. **A vanished subtask counts once the verdict stands.** Until then (and in the
+///    outcome of a wait that ends without a verdict) it is pending, as last seen. A job
+///    whose details say `SUCCESS` — which the service says only when no subtask failed —
+///    is a success even when some subtasks vanished before their end was seen; they stay
+///    marked vanished.
 ///
 /// Terminal states are final, as the API documents: a later row showing a finished
 /// subtask unfinished is stale and ignored.
@@ -258,7 +267,8 @@ impl<A: JobsApi> Waiter<A> {
     /// that reads fewer pages than a listing per job, per-job listings otherwise (measured
     /// from what the pages show, and measured again as the project gets busier or
     /// quieter). Every guarantee of [`wait`](Self::wait) holds per job; a job whose ID is
-    /// wrong ends with an error while the others go on.
+    /// wrong, or whose own requests keep failing past their retries while the others'
+    /// succeed, ends with an error while the others go on.
     ///
     /// # Errors
     ///
@@ -431,8 +441,11 @@ struct JobRun {
     unseen_rows: bool,
     /// The poll whose cycle last read the job's details.
     details_poll: Option<u32>,
-    /// Since when the job's own status says it has not ended while every subtask has.
-    status_lag_since: Option<Instant>,
+    /// Every known subtask ended but the job's own status says it has not: its details
+    /// are read again (for the verdict) no sooner than this.
+    status_reread_at: Option<Instant>,
+    /// The backoff of those reads.
+    status_reread: Schedule,
 }
 
 impl JobRun {
@@ -463,6 +476,8 @@ struct Net {
     /// The throttling answer the requests are pausing for, if any: a pause that outlasts
     /// the deadline names it.
     last_throttle: Option<Error>,
+    /// A request succeeded since a job last ended alone for an error of its own.
+    healthy: bool,
 }
 
 /// One wait, on one job or several.
@@ -497,6 +512,11 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             ^ stable_seed(job_ids.first().copied().unwrap_or_default());
         let overdue = BackoffPolicy::new(OVERDUE_FIRST)
             .max_interval(config.poll.max_interval.max(OVERDUE_FIRST));
+        // A status a few seconds late is read at once; one minutes late costs a few reads.
+        let status_reread = BackoffPolicy::new(config.poll.initial_interval)
+            .multiplier(4.0)
+            .randomization_factor(0.1)
+            .max_interval(STATUS_REREAD_MAX.max(config.poll.initial_interval));
         let jobs = job_ids
             .iter()
             .map(|id| JobRun {
@@ -521,7 +541,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 filtered_inconsistent: 0,
                 unseen_rows: false,
                 details_poll: None,
-                status_lag_since: None,
+                status_reread_at: None,
+                status_reread: Schedule::new(&status_reread, clock.clone(), 0),
             })
             .collect();
         Self {
@@ -540,6 +561,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                     seed.rotate_left(31),
                 ),
                 last_throttle: None,
+                healthy: true,
             },
             poll_schedule: Schedule::new(&config.poll, clock.clone(), seed),
             polls: 0,
@@ -748,9 +770,12 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             .iter_mut()
             .map(|job| job.recheck.take().is_some())
             .collect();
-        let active: Vec<usize> = (0..self.jobs.len())
+        let now = self.now();
+        // A job whose every subtask ended awaits only its own status: its details, which
+        // also list every subtask inline, are read on their schedule, instead of listings.
+        let (awaiting_status, active): (Vec<usize>, Vec<usize>) = (0..self.jobs.len())
             .filter(|&i| self.jobs[i].is_active())
-            .collect();
+            .partition(|&i| self.jobs[i].status_reread_at.is_some() && !reread[i]);
         let eligible: Vec<usize> = active
             .iter()
             .copied()
@@ -768,7 +793,10 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             .iter()
             .filter(|i| !project.contains(i))
             .partition(|&&i| eligible.contains(&i) && self.filtered_is_cheaper(i));
-        let confirm_needed = self.read_filtered(&project, &filtered)?;
+        let confirm_needed = match self.read_filtered(&project, &filtered) {
+            Ok(confirm_needed) => confirm_needed,
+            Err(stop) => self.isolate(stop).map(|()| Vec::new())?,
+        };
         // A project-wide listing showed subtasks a job did not know: its own listing says
         // whether they are its own.
         let mut full = full;
@@ -779,17 +807,50 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         }
         for &index in &full {
             if self.jobs[index].is_active() {
-                self.read_full_and_decide(index, Priority::Routine)?;
+                self.read_full_and_decide(index, Priority::Routine)
+                    .or_else(|stop| self.isolate(stop))?;
             }
         }
-        for index in confirm_needed {
+        let due = awaiting_status
+            .into_iter()
+            .filter(|&i| self.jobs[i].status_reread_at.is_some_and(|at| at <= now))
+            .collect::<Vec<_>>();
+        for index in confirm_needed.into_iter().chain(due) {
             if self.jobs[index].is_active() && !full.contains(&index) {
-                self.confirm(index)?;
+                self.confirm(index).or_else(|stop| self.isolate(stop))?;
             }
         }
-        self.check_empty_jobs()?;
-        self.apply_rules();
-        Ok(())
+        self.check_empty_jobs().or_else(|stop| self.isolate(stop))?;
+        self.apply_rules().or_else(|stop| self.isolate(stop))
+    }
+
+    /// A request about one job kept failing past its retries (a 5xx, a timeout, a body
+    /// that cannot be read, a listing too long to page through) while requests about the
+    /// other jobs succeed: it ends that job alone, with its error. A second such failure
+    /// with no successful request since says the service itself is failing: the wait
+    /// stops, every job with the error.
+    fn isolate(&mut self, stop: Stop) -> Result<(), Stop> {
+        let Stop::Failed(error) = stop else {
+            return Err(stop);
+        };
+        let others = self.jobs.iter().filter(|j| j.is_active()).count() > 1;
+        let about_one_job = (error.is_retryable() && !error.is_throttled())
+            || matches!(error, Error::OffsetLimit { .. });
+        match self.blame {
+            Some(index)
+                if others && about_one_job && self.net.healthy && self.jobs[index].is_active() =>
+            {
+                self.blame = None;
+                self.net.healthy = false;
+                log::warn!(
+                    "job {}: {error}; ending this job, the others go on",
+                    self.jobs[index].id
+                );
+                self.finish_job(index, End::Failed(error));
+                Ok(())
+            }
+            _ => Err(Stop::Failed(error)),
+        }
     }
 
     /// Whether job `index` may be polled with the status filter: a full listing of its own
@@ -851,11 +912,15 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             return self.read_full_and_decide(index, Priority::Important);
         };
         let read = self.stage_details(index, details);
-        if !read.consistent {
+        if !read.consistent || read.filter_doubted {
             log::debug!(
                 "job {}: its details cannot confirm it ({}); reading its listing",
                 self.jobs[index].id,
-                read.reason
+                if read.consistent {
+                    "they show unfinished a subtask the status-filtered listing left out"
+                } else {
+                    &read.reason
+                }
             );
             return self.read_full_and_decide(index, Priority::Important);
         }
@@ -875,8 +940,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             .into_iter()
             .filter(|s| s.job_id.as_deref().is_none_or(|id| id == job.id))
             .collect();
-        let (read, conflicts) = listing::inline_listing(&own, details.sub_jobs_total);
-        job.store.begin(Kind::Full);
+        let (mut read, conflicts) = listing::inline_listing(&own, details.sub_jobs_total);
+        job.store.begin_details();
         for subtask in own {
             if subtask.id.as_deref().is_some_and(|id| !id.is_empty()) {
                 job.store.stage(subtask, now);
@@ -885,8 +950,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let transitions = job.store.finish(read.consistent, now, min_gap, &conflicts);
         job.known_at_details = job.store.standing().known;
         job.saw_full |= read.consistent;
+        read.filter_doubted = job.store.take_filter_doubted();
         self.report(index, transitions);
-        self.note_contradictions(index);
         read
     }
 
@@ -905,10 +970,14 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         }
     }
 
-    /// Whether job `index` waits for more subtasks than it has: the job (or the caller)
-    /// announced more than are known, and its details are not due for another read.
-    pub(super) fn awaits_more(&self, index: usize) -> bool {
+    /// Whether job `index` waits for something only its details can tell, and they are
+    /// not due: more subtasks than known (the job or the caller announced them), or the
+    /// job's own status to say it ended.
+    pub(super) fn awaits_details(&self, index: usize) -> bool {
         let job = &self.jobs[index];
+        if job.status_reread_at.is_some_and(|at| self.now() < at) {
+            return true;
+        }
         let known = job.store.standing().known;
         job.expected(self.config.expect).is_some_and(|n| known < n) && !self.details_due(index)
     }
@@ -946,6 +1015,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             }
             job.untrusted_reads = 0;
             job.reread.reset();
+            // A subtask is pending again: the job's status is not what the verdict awaits.
+            job.status_reread_at = None;
+            job.status_reread.reset();
             return false;
         }
         if !read.consistent {
@@ -967,9 +1039,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         }
         let job = &self.jobs[index];
         if job.details != Details::Denied && job.details_poll != Some(self.polls) {
-            if self.awaits_more(index) {
+            if self.awaits_details(index) {
                 log::debug!(
-                    "job {}: {} subtasks listed, all finished; waiting for the rest",
+                    "job {}: {} subtasks listed, all finished; its details are not due",
                     job.id,
                     job.store.standing().known
                 );
@@ -995,12 +1067,25 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let known = job.store.standing().known;
         let expected = job.expected(config.expect).unwrap_or(1);
         let status = job.summary.as_ref().and_then(|s| s.status.clone());
+        let ended = matches!(status, Some(JobStatus::Success | JobStatus::Failed));
+        if status.is_some() && !ended && known >= expected {
+            // Every subtask ended, yet the job says it has not: its status lags, more
+            // subtasks are coming, or a listing hid one its details did not show either.
+            // Wait, reading its details again on a backing-off schedule.
+            let delay = job.status_reread.next_delay();
+            job.status_reread_at = Some(crate::time::add_or_far(now, delay));
+            log::info!(
+                "job {}: its {known} subtasks ended, but the job is {}; reading it again in {}",
+                job.id,
+                status.as_ref().map_or("", JobStatus::as_str),
+                human(delay)
+            );
+            return Ok(());
+        }
         if known < expected {
-            // The job announces more subtasks than are listed: more are coming (waves),
-            // or some were deleted. Only a job that says it ended lets the verdict go on
-            // without them, and only once the caller's own expectation is met.
-            let ended = matches!(status, Some(JobStatus::Success | JobStatus::Failed));
-            job.status_lag_since = None;
+            // Fewer subtasks listed than announced: more are coming, or, for a job that
+            // says it ended, some were deleted: decide on those listed, once the caller's
+            // own expectation is met.
             if !ended || config.expect.is_some_and(|n| known < n) {
                 log::debug!(
                     "job {}: {known} of {expected} subtasks listed, all finished; waiting for the rest",
@@ -1013,27 +1098,20 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 job.id,
                 status.as_ref().map_or("", JobStatus::as_str)
             );
-        } else if matches!(status, Some(JobStatus::Waiting | JobStatus::Running)) {
-            // Every subtask ended, yet the job says it has not: its status lags, more
-            // subtasks are coming, or a listing hid one its details did not show either.
-            // Wait; only a status stuck for `STATUS_LAG_LIMIT` lets the subtasks decide.
-            let since = *job.status_lag_since.get_or_insert(now);
-            let status = status.as_ref().map_or("", JobStatus::as_str);
-            if now.saturating_duration_since(since) < STATUS_LAG_LIMIT {
-                log::info!(
-                    "job {}: every listed subtask ended but the job is still {status}; waiting",
-                    job.id
-                );
-                return Ok(());
-            }
-            log::warn!(
-                "job {}: the job still says {status} {} after every listed subtask ended; deciding on the subtasks",
-                job.id,
-                human(STATUS_LAG_LIMIT)
-            );
         }
         let vanished = job.store.take_vanished();
-        let counts = job.store.counts();
+        let mut counts = job.store.counts();
+        if status == Some(JobStatus::Success) && counts.failed == 0 && counts.vanished > 0 {
+            // The job says it succeeded, which it says only when no subtask failed: the
+            // subtasks whose end was not seen (deleted once finished) succeeded.
+            log::info!(
+                "job {}: {} vanished before they were seen finished; the job says SUCCESS, so they succeeded",
+                job.id,
+                counts.vanished
+            );
+            counts.succeeded += counts.vanished;
+            counts.vanished = 0;
+        }
         // A job with failed desktops reads FAIL as a whole: its subtasks (and the rules)
         // decide. Only a failure of its own — with its own error, or none of its desktops
         // failing — is reported as the job's.
@@ -1126,12 +1204,22 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     fn read_details(&mut self, index: usize) -> Result<Option<JobDetails>, Stop> {
         let api = &self.waiter.api;
         let job_id = self.jobs[index].id.clone();
+        // Details naming another job, by their `id` or by an inline subtask's `job_id`.
         let about = |details: &JobDetails| {
-            details
+            let other = details
                 .id
                 .as_deref()
                 .filter(|id| *id != job_id)
-                .map(|other| format!("the details asked of job {job_id} are about job {other}"))
+                .or_else(|| {
+                    details
+                        .sub_jobs
+                        .iter()
+                        .filter_map(|s| s.job_id.as_deref())
+                        .find(|id| *id != job_id)
+                })?;
+            Some(format!(
+                "the details asked of job {job_id} are about job {other}"
+            ))
         };
         self.blame = Some(index);
         let result = self.call(
@@ -1152,17 +1240,25 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             other => other,
         };
         self.blame = None;
+        // The re-read interval doubles when its schedule asked for this read, not when a
+        // verdict did.
+        let reread_after = match job.details {
+            Details::Read { reread_after }
+                if job
+                    .details_read_at
+                    .is_none_or(|at| now.saturating_duration_since(at) >= reread_after) =>
+            {
+                reread_after.saturating_mul(2)
+            }
+            Details::Read { reread_after } => reread_after,
+            _ => DETAILS_FIRST_REREAD,
+        };
         job.details_read_at = Some(now);
         job.details_poll = Some(polls);
         job.known_at_details = known;
         match result {
             Ok(fetched) => {
-                job.details = Details::Read {
-                    reread_after: match job.details {
-                        Details::Read { reread_after } => reread_after.saturating_mul(2),
-                        _ => DETAILS_FIRST_REREAD,
-                    },
-                };
+                job.details = Details::Read { reread_after };
                 if let Some(reason) = about(&fetched.job) {
                     log::warn!("{reason} through every retry; ignoring them");
                     return Ok(None);
@@ -1201,26 +1297,43 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     }
 
     /// Applies the outcome rules to jobs not decided yet (early decisions only; complete
-    /// jobs were decided when their listing was read).
-    fn apply_rules(&mut self) {
-        let rules = self.config.rules;
-        if !rules.early() {
-            return;
+    /// jobs were decided when their listing was read). A decision ends the job, so it is
+    /// taken on the job's details too: the size they announce (a rule in percent judges
+    /// the whole job, not the subtasks listed so far) and the subtasks they list (one a
+    /// listing glitch hid is not gone).
+    fn apply_rules(&mut self) -> Result<(), Stop> {
+        if !self.config.rules.early() {
+            return Ok(());
         }
         for index in 0..self.jobs.len() {
-            let job = &self.jobs[index];
-            if !job.is_active() {
+            if self.early_result(index).is_none() {
                 continue;
             }
-            let counts = job.store.counts();
-            let total = job
-                .expected(self.config.expect)
-                .unwrap_or(0)
-                .max(counts.total);
-            if let Some(result) = rules.decide(&counts, total, false) {
+            let job = &self.jobs[index];
+            if job.details != Details::Denied && job.details_poll != Some(self.polls) {
+                if let Some(details) = self.read_details(index)? {
+                    self.stage_details(index, details);
+                }
+            }
+            if let Some(result) = self.early_result(index) {
                 self.finish_job(index, End::Decided(result));
             }
         }
+        Ok(())
+    }
+
+    /// What the outcome rules decide of active job `index` before it completes.
+    fn early_result(&self, index: usize) -> Option<JobResult> {
+        let job = &self.jobs[index];
+        if !job.is_active() {
+            return None;
+        }
+        let counts = job.store.counts();
+        let total = job
+            .expected(self.config.expect)
+            .unwrap_or(0)
+            .max(counts.total);
+        self.config.rules.decide(&counts, total, false)
     }
 
     /// The sleep before the next poll: the soonest any active job needs.
@@ -1233,9 +1346,17 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             listening: self.listening(),
         };
         let appear_by = crate::time::add_or_far(self.start, config.first_subtask_within);
+        let longest = if policy.listening {
+            policy.max_interval
+        } else {
+            policy.max_predicted_interval
+        };
         let needs = self.jobs.iter_mut().filter(|j| j.is_active()).map(|job| {
             if let Some(soon) = job.recheck {
                 timing::Need::Soon(soon)
+            } else if let Some(at) = job.status_reread_at.filter(|&at| at > now) {
+                // Every subtask ended: only the job's own status, in its details, is awaited.
+                timing::Need::Soon(at.saturating_duration_since(now).min(longest))
             } else if job.store.standing().known == 0 {
                 timing::Need::Visible {
                     by: appear_by.saturating_duration_since(now),
@@ -1296,6 +1417,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                             self.net.retry.reset();
                             self.net.throttle_retry.reset();
                             self.net.last_throttle = None;
+                            self.net.healthy = true;
                             return Ok(answer);
                         }
                     }
@@ -1440,7 +1562,21 @@ fn error_info(end: &End, job: &JobRun, project_id: &str) -> Option<ErrorInfo> {
                 None,
             ))
         }
-        End::TimedOut(error) => error.as_ref().map(|e| ErrorInfo::new(None, Some(e))),
+        End::TimedOut(Some(error)) => Some(ErrorInfo::new(None, Some(error))),
+        // Every listed subtask ended: the wait was for the job's own word.
+        End::TimedOut(None) => {
+            let counts = job.store.counts();
+            (counts.total > 0 && counts.pending() == 0 && job.summary.is_some()).then(|| {
+                ErrorInfo::new(
+                    Some(format!(
+                        "job {}: every listed subtask ended, but not the job{}",
+                        job.id,
+                        job_status_text(job.summary.as_ref())
+                    )),
+                    None,
+                )
+            })
+        }
         End::Failed(error) => Some(ErrorInfo::new(None, Some(error))),
         End::FailedElsewhere(info) => info.clone(),
         End::NotFound(error) => Some(ErrorInfo::new(

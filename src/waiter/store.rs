@@ -80,7 +80,11 @@ struct Entry {
     terminal: bool,
     /// Observers heard of its end (success, failure or disappearance).
     reported: bool,
+    /// Absent from two consistent full listings: gone, unless the job's details still
+    /// list it (see `gone`).
     vanished: bool,
+    /// Its disappearance stood at its job's verdict: it counts as vanished.
+    gone: bool,
     /// When a consistent full listing first lacked it while it was unfinished: it finished
     /// and was deleted, or the listing glitched. A second consistent listing at least one
     /// poll interval later decides.
@@ -96,10 +100,16 @@ impl Entry {
         !self.terminal && !self.vanished
     }
 
+    /// Counts as no longer listed: its disappearance stood at the verdict, or it had
+    /// finished (users delete finished subtasks: it keeps its state).
+    fn no_longer_listed(&self) -> bool {
+        self.gone || (self.vanished && self.terminal)
+    }
+
     fn outcome(&self) -> SubtaskOutcome {
         SubtaskOutcome {
             subtask: self.subtask.clone(),
-            vanished: self.vanished,
+            vanished: self.no_longer_listed(),
         }
     }
 }
@@ -110,6 +120,8 @@ impl Entry {
 #[derive(Debug)]
 struct Pass {
     kind: Kind,
+    /// The rows are the job's details' inline subtasks, not a listing.
+    details: bool,
     /// The rows, in the order listed, with when each was read.
     staged: Vec<(Subtask, Instant)>,
 }
@@ -149,6 +161,9 @@ pub(crate) struct Store {
     process_step: u32,
     /// A subtask that had left the status filter was listed unfinished.
     filter_contradicted: bool,
+    /// The job's details showed a subtask that had left the status filter unfinished:
+    /// the filter is wrong, or the details are stale; a listing will tell.
+    filter_doubted: bool,
 }
 
 /// What the store says of its job after a listing.
@@ -181,6 +196,7 @@ impl Store {
             pass: None,
             process_step: 0,
             filter_contradicted: false,
+            filter_doubted: false,
         }
     }
 
@@ -189,6 +205,18 @@ impl Store {
     pub(crate) fn begin(&mut self, kind: Kind) {
         self.pass = Some(Pass {
             kind,
+            details: false,
+            staged: Vec::new(),
+        });
+    }
+
+    /// Starts reading the job's details' inline subtasks as a full listing of the job.
+    /// They teach states as a listing does, but a subtask that had left the status filter
+    /// and shows unfinished there only puts the filter in doubt (details may be stale).
+    pub(crate) fn begin_details(&mut self) {
+        self.pass = Some(Pass {
+            kind: Kind::Full,
+            details: true,
             staged: Vec::new(),
         });
     }
@@ -206,6 +234,7 @@ impl Store {
         subtask: Subtask,
         at: Instant,
         listed: &mut Vec<bool>,
+        details: bool,
     ) -> Option<Transition> {
         self.warn_unknown_status(&subtask);
         let id = subtask.id.as_deref().unwrap_or_default();
@@ -223,16 +252,26 @@ impl Store {
         let job_id = &self.job_id;
         let entry = &mut self.entries[index];
         entry.missing_since = None;
-        if std::mem::take(&mut entry.left_filter) && !subtask.is_terminal() {
-            // It left the status filter, yet it is not finished: the service does not
-            // honour the filter (in part, at least).
-            self.filter_contradicted = true;
+        if entry.left_filter && !subtask.is_terminal() {
+            if details {
+                // Stale details, or a filter the service does not honour: a listing of
+                // the job will say which.
+                self.filter_doubted = true;
+            } else {
+                // It left the status filter, yet a listing shows it unfinished: the
+                // service does not honour the filter (in part, at least).
+                self.filter_contradicted = true;
+                entry.left_filter = false;
+            }
+        } else {
+            entry.left_filter = false;
         }
         if entry.vanished {
             log::warn!(
                 "job {job_id}: subtask {id} is listed again after it had disappeared from two listings"
             );
             entry.vanished = false;
+            entry.gone = false;
         }
         if entry.terminal {
             // Terminal states are final, as the API documents: a later row saying
@@ -293,6 +332,7 @@ impl Store {
             terminal: false,
             reported: false,
             vanished: false,
+            gone: false,
             missing_since: None,
             left_filter: false,
             history: History::default(),
@@ -330,6 +370,7 @@ impl Store {
         };
         let mut listed = vec![false; self.entries.len()];
         let mut transitions = Vec::new();
+        let details = pass.details;
         for (subtask, read_at) in pass.staged {
             let id = subtask.id.as_deref().unwrap_or_default();
             if conflicts.contains(&id_hash(id)) {
@@ -339,7 +380,7 @@ impl Store {
                 );
                 continue;
             }
-            transitions.extend(self.observe(subtask, read_at, &mut listed));
+            transitions.extend(self.observe(subtask, read_at, &mut listed, details));
         }
         if !consistent {
             return transitions;
@@ -380,16 +421,26 @@ impl Store {
         transitions
     }
 
-    /// The subtasks that vanished before they were seen finished and were not reported
-    /// yet: reported once the job's verdict stands.
+    /// Confirms the disappearance of the subtasks that vanished before they were seen
+    /// finished, once the job's verdict stands: from then on they count as vanished.
+    /// Returns those not reported yet.
     pub(crate) fn take_vanished(&mut self) -> Vec<Transition> {
         let mut vanished = Vec::new();
         for (index, entry) in self.entries.iter_mut().enumerate() {
-            if entry.vanished && !entry.terminal && !std::mem::replace(&mut entry.reported, true) {
-                vanished.push(Transition::Vanished(index));
+            if entry.vanished && !entry.terminal {
+                entry.gone = true;
+                if !std::mem::replace(&mut entry.reported, true) {
+                    vanished.push(Transition::Vanished(index));
+                }
             }
         }
         vanished
+    }
+
+    /// Whether the job's details showed a subtask that had left the status filter
+    /// unfinished (cleared by asking).
+    pub(crate) fn take_filter_doubted(&mut self) -> bool {
+        std::mem::take(&mut self.filter_doubted)
     }
 
     /// Whether a subtask that had left the status filter was since listed unfinished
@@ -443,7 +494,7 @@ impl Store {
         let mut counts = Counts::default();
         for entry in &self.entries {
             let status = entry.subtask.status.as_ref();
-            counts.add(SubtaskState::of(status, entry.vanished), status);
+            counts.add(SubtaskState::of(status, entry.no_longer_listed()), status);
         }
         counts
     }
