@@ -52,9 +52,9 @@
 //! `max_interval` (plus jitter) after it, whatever `process` does: a wrong `X` costs lag
 //! within that bound, never more. A failure is not foretold by progress: a plain wait may
 //! see it late; an observer or an outcome rule caps every sleep at `max_interval`, so a
-//! failure is reported within that long. Without a basis for `E` (no running subtask
-//! reports `process`, or none moved yet) the waiter follows the plain backoff (5 s, 10 s,
-//! 20 s, then every `max_interval`).
+//! failure is reported within that long. Without a basis for `E` (a running subtask
+//! reports no `process`, or none has moved yet) the waiter follows the plain backoff (5 s,
+//! 10 s, 20 s, then every `max_interval`).
 
 use std::time::{Duration, Instant};
 
