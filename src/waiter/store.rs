@@ -42,15 +42,32 @@ pub(crate) struct History {
     changes: Vec<Reading>,
     /// The latest reading, changed or not.
     latest: Option<Reading>,
+    /// The first reading of this attempt: how long the subtask took to reach its last
+    /// value, which the poll timing compares with how long it then held it.
+    first: Option<Reading>,
+    /// The last reading before the latest change: the change happened after it.
+    before_change: Option<Instant>,
+    /// When a listing first showed the subtask finished.
+    ended: Option<Instant>,
 }
 
 impl History {
     fn record(&mut self, reading: Reading) {
+        if self
+            .changes
+            .last()
+            .is_some_and(|last| last.process != reading.process)
+        {
+            self.before_change = self.latest.map(|r| r.at);
+        }
         match self.changes.last() {
             Some(last) if reading.process == last.process => {}
             // Progress went backwards (a retried desktop): earlier readings say nothing of
             // the new attempt's pace.
-            Some(last) if reading.process < last.process => self.changes = vec![reading],
+            Some(last) if reading.process < last.process => {
+                self.changes = vec![reading];
+                self.first = Some(reading);
+            }
             _ => {
                 if self.changes.len() == READINGS {
                     self.changes.remove(0);
@@ -58,6 +75,7 @@ impl History {
                 self.changes.push(reading);
             }
         }
+        self.first.get_or_insert(reading);
         self.latest = Some(reading);
     }
 
@@ -69,6 +87,21 @@ impl History {
     /// The latest reading.
     pub(crate) fn latest(&self) -> Option<Reading> {
         self.latest
+    }
+
+    /// The first reading of this attempt.
+    pub(crate) fn first(&self) -> Option<Reading> {
+        self.first
+    }
+
+    /// When a listing first showed the subtask finished.
+    pub(crate) fn ended(&self) -> Option<Instant> {
+        self.ended
+    }
+
+    /// The last reading before the latest change of `process`.
+    pub(crate) fn before_change(&self) -> Option<Instant> {
+        self.before_change
     }
 }
 
@@ -305,6 +338,9 @@ impl Store {
             _ => None,
         };
         entry.terminal = transition.is_some();
+        if entry.terminal {
+            entry.history.ended.get_or_insert(at);
+        }
         entry.subtask = subtask;
         if transition.is_some() && !std::mem::replace(&mut entry.reported, true) {
             transition
@@ -760,5 +796,41 @@ mod tests {
         let values: Vec<u32> = history.changes().iter().map(|r| r.process).collect();
         assert_eq!(values, [10, 20]);
         assert_eq!(history.latest().unwrap().process, 20);
+        // The new attempt began with the reset; it went from 10 to 20 after 40 s.
+        assert_eq!(history.first().unwrap().at, t0 + Duration::from_secs(40));
+        assert_eq!(history.before_change(), Some(t0 + Duration::from_secs(40)));
+    }
+
+    #[test]
+    fn history_remembers_when_the_subtask_was_first_seen_finished() {
+        let t0 = ManualClock::at_2026().now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut store = Store::new("j");
+        for (s, p) in [(0, 10), (10, 60), (20, 99)] {
+            listing(
+                &mut store,
+                Kind::Full,
+                vec![sub("a", "RUNNING", Some(p))],
+                at(s),
+            );
+        }
+        for s in [30, 40] {
+            listing(
+                &mut store,
+                Kind::Full,
+                vec![sub("a", "SUCCESS", Some(100))],
+                at(s),
+            );
+        }
+        let (_, _, history) = store.histories().next().unwrap();
+        assert_eq!(
+            history.first().unwrap(),
+            Reading {
+                at: t0,
+                process: 10
+            }
+        );
+        assert_eq!(history.latest().unwrap().at, at(20));
+        assert_eq!(history.ended(), Some(at(30)));
     }
 }
