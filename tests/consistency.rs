@@ -249,11 +249,16 @@ fn subtasks_without_an_id_or_with_duplicated_ids_are_never_merged_or_double_coun
 
 #[test]
 fn a_service_that_never_answers_consistently_ends_with_a_clear_error() {
-    // Every listing's total_count is one more than its pages hold.
+    // Every listing's total_count is one more than its pages hold, and the job's details,
+    // the first request, are refused (403): nothing consistent to decide on.
     let scenario = job((0..3)
         .map(|i| desktop(i, 0, 30, Outcome::Success))
         .collect());
-    let rig = Rig::with_faults(scenario, FaultPlan::new().always(Fault::TotalCount(1)));
+    let faults = FaultPlan::new().always(Fault::TotalCount(1)).on_request(
+        0,
+        Fault::status(403, "APIGW.0302", "The IAM user is forbidden"),
+    );
+    let rig = Rig::with_faults(scenario, faults);
     let err = rig.wait().unwrap_err();
     let WaitError::Inconsistent {
         reads,
@@ -269,6 +274,18 @@ fn a_service_that_never_answers_consistently_ends_with_a_clear_error() {
     assert!(err.to_string().contains("inconsistent"), "{err}");
     // Bounded in time too: the re-reads follow the retry schedule.
     assert!(partial.elapsed < mins(5), "{:?}", partial.elapsed);
+}
+
+#[test]
+fn listings_that_never_add_up_are_decided_by_the_job_s_consistent_details() {
+    let scenario = job((0..3)
+        .map(|i| desktop(i, 0, 30, Outcome::Success))
+        .collect());
+    let rig = Rig::with_faults(scenario, FaultPlan::new().always(Fault::TotalCount(1)));
+    let outcome = rig.wait().unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(outcome.counts().succeeded, 3);
+    assert!(outcome.elapsed >= secs(30), "{:?}", outcome.elapsed);
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::hostile::{api_error, filter, job_details, page, slice, sub, Hostile};
+use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, Hostile};
 use support::{mins, secs};
 use wks_waiter::simulator::{DesktopPlan, JobPlan, Outcome, Scenario, VirtualSource};
 use wks_waiter::source::JobsApi;
@@ -521,6 +521,19 @@ fn a_time_out_does_not_count_an_unconfirmed_absence_as_vanished() {
     );
 }
 
+/// Job details answering 403 for `batch-2` (the caller may not read them), as the
+/// simulator otherwise.
+fn refuse_batch_2(
+    inner: &VirtualSource,
+    call: &Call,
+) -> Result<wks_waiter::source::FetchedJob, wks_waiter::Error> {
+    let job = call.job.as_deref().unwrap();
+    if job == "batch-2" {
+        return Err(api_error(403, "APIGW.0302", "forbidden", None));
+    }
+    inner.fetch_job(job, call.timeout)
+}
+
 /// Two jobs of 4 desktops finishing at 3 to 4 minutes.
 fn two_jobs() -> Scenario {
     let spec = wks_waiter::simulator::TimelineSpec {
@@ -578,13 +591,17 @@ fn one_job_s_details_failing_with_5xx_does_not_end_the_other_jobs() {
 #[test]
 fn one_job_s_listing_failing_with_5xx_does_not_end_the_other_jobs() {
     let rig = Rig::new();
-    let source = rig.hostile(rig.simulator(two_jobs())).pages(|inner, call| {
-        let query = call.query.as_ref().unwrap();
-        if query.job_id() == Some("batch-2") {
-            return Err(api_error(500, "WKS.0001", "internal error", None));
-        }
-        inner.fetch_page(query, call.timeout)
-    });
+    // Its details are refused too: they alone would decide it.
+    let source = rig
+        .hostile(rig.simulator(two_jobs()))
+        .pages(|inner, call| {
+            let query = call.query.as_ref().unwrap();
+            if query.job_id() == Some("batch-2") {
+                return Err(api_error(500, "WKS.0001", "internal error", None));
+            }
+            inner.fetch_page(query, call.timeout)
+        })
+        .jobs(refuse_batch_2);
     let outcome = rig
         .waiter(&source)
         .build()
@@ -721,12 +738,14 @@ fn big_job_with_status_lag(lag: Duration) -> (wks_waiter::JobOutcome, Hostile<Vi
 fn a_lagging_job_status_does_not_cost_a_details_read_per_poll() {
     let (fresh, fresh_source) = big_job_with_status_lag(Duration::ZERO);
     assert!(fresh.is_success());
-    assert_eq!(fresh_source.details_calls(), 1);
+    // The first look (in place of a first listing) and the verdict.
+    assert_eq!(fresh_source.details_calls(), 2);
     let (late, late_source) = big_job_with_status_lag(mins(10));
     assert!(late.is_success(), "{late:?}");
+    // The first look, then at most 6 reads for the verdict while the status lags.
     let reads = late_source.details_calls();
     assert!(
-        reads <= 6,
+        reads <= 7,
         "{reads} reads of the details of a 1,000-desktop job ({} bytes in all) in {} polls",
         late.bytes,
         late.polls
@@ -1121,18 +1140,22 @@ fn check_of_a_job_whose_status_lags_is_pending() {
 }
 
 /// In `wait_all`, one job whose own listing never adds up (its `total_count` always one
-/// more than its rows) ends `Inconsistent` on its own; the other job succeeds.
+/// more than its rows) and whose details are refused (so nothing consistent tells its
+/// subtasks) ends `Inconsistent` on its own; the other job succeeds.
 #[test]
 fn one_job_never_consistent_ends_alone() {
     let rig = Rig::new();
-    let source = rig.hostile(rig.simulator(two_jobs())).pages(|inner, call| {
-        let query = call.query.as_ref().unwrap();
-        let mut fetched = inner.fetch_page(query, call.timeout)?;
-        if query.job_id() == Some("batch-2") {
-            fetched.page.total_count += 1;
-        }
-        Ok(fetched)
-    });
+    let source = rig
+        .hostile(rig.simulator(two_jobs()))
+        .pages(|inner, call| {
+            let query = call.query.as_ref().unwrap();
+            let mut fetched = inner.fetch_page(query, call.timeout)?;
+            if query.job_id() == Some("batch-2") {
+                fetched.page.total_count += 1;
+            }
+            Ok(fetched)
+        })
+        .jobs(refuse_batch_2);
     let outcome = rig
         .waiter(&source)
         .build()

@@ -594,10 +594,13 @@ fn the_deadline_is_checked_before_every_page() {
     // deadline of 5 s falls in the middle of the first one.
     let scenario = Scenario::never_finishing(JOB, 200).page_cap(10);
     let (clock, sleeper) = virtual_time();
-    let source = Arc::new(
-        VirtualSource::new(scenario, clock.clone())
-            .with_faults(FaultPlan::new().always(Fault::Slow(secs(2)))),
+    // The job's details (the first request, one answer however big the job) are refused,
+    // so the listing is read page by page.
+    let faults = FaultPlan::new().always(Fault::Slow(secs(2))).on_request(
+        0,
+        Fault::status(403, "APIGW.0302", "The IAM user is forbidden"),
     );
+    let source = Arc::new(VirtualSource::new(scenario, clock.clone()).with_faults(faults));
     let err = Waiter::builder(source.clone())
         .clock(clock)
         .sleeper(sleeper)
@@ -609,8 +612,8 @@ fn the_deadline_is_checked_before_every_page() {
     let WaitError::TimedOut { partial, .. } = &err else {
         panic!("{err:?}")
     };
-    // Pages at 0, 2 and 4 s are requested; the one at 6 s is not, so the wait returns at
-    // 6 s: within the deadline plus one page's answer.
-    assert_eq!(source.requests().len(), 3);
+    // The details at 0 s, then pages at 0, 2 and 4 s are requested; the one at 6 s is not,
+    // so the wait returns at 6 s: within the deadline plus one page's answer.
+    assert_eq!(source.requests().len(), 4);
     assert_eq!(partial.elapsed, secs(6));
 }

@@ -55,10 +55,12 @@ impl Waits for Rig {
     }
 
     /// The `offset` of each of the first `n` requests ("0" when not sent).
+    /// The offsets of the first `n` listing requests.
     fn offsets(&self, n: usize) -> Vec<String> {
         self.source
             .requests()
             .iter()
+            .filter(|r| !r.path.contains("workspace-jobs"))
             .take(n)
             .map(|r| r.query_values("offset").first().unwrap_or(&"0").to_string())
             .collect()
@@ -261,11 +263,12 @@ fn exact_backoff_schedule_until_the_deadline() {
         .iter()
         .map(|r| r.path.contains("workspace-jobs"))
         .collect();
-    // Listing and details at 0 s; listings at 5, 15, 35 s; listing and details at 65 s
-    // (a minute after the first read); listings at 95 and 120 s.
+    // Details at 0 s (the first look: the job exists, runs, lists nothing inline, so no
+    // listing yet); listings at 5, 15, 35 s; listing and details at 65 s (a minute after
+    // the first read); listings at 95 and 120 s.
     assert_eq!(
         paths,
-        [false, true, false, false, false, false, true, false, false]
+        [true, false, false, false, false, true, false, false]
     );
     let WaitError::TimedOut { partial, .. } = err else {
         panic!("{err:?}")
@@ -304,8 +307,10 @@ fn a_thirty_minute_job_with_plain_backoff_has_an_exact_schedule() {
     let outcome = rig.wait_with_plain_backoff().unwrap();
     assert_eq!(outcome.elapsed, secs(1805));
     assert_eq!(outcome.polls, 6 + (1805 - 95) / 30);
-    // One listing per poll, and the job's details once, before the verdict.
-    assert_eq!(outcome.requests, outcome.polls + 1);
+    // One request per poll: the job's details at the first (in place of a listing), a
+    // listing at each poll after, and the details again once past the predicted end
+    // (where they serve the verdict too).
+    assert_eq!(outcome.requests, outcome.polls);
 }
 
 #[test]
@@ -355,13 +360,13 @@ fn every_permanent_status_ends_the_wait_at_once() {
             error_code: format!("WKS.{status}"),
             error_msg: "no".into(),
         };
-        let rig = Rig::with_faults(
-            Scenario::desktops(JOB, 1),
-            FaultPlan::new().on_request(0, fault),
-        );
+        let rig = Rig::with_faults(Scenario::desktops(JOB, 1), FaultPlan::new().always(fault));
         let err = rig.wait().unwrap_err();
         assert_eq!(err.error().and_then(Error::status), Some(status));
-        assert_eq!(rig.requests(), 1, "{status}");
+        // The job's details first, whose refusal leaves it to the listing (no permission
+        // to read them, or details lagging the job's creation); the listing's ends it.
+        assert_eq!(rig.requests(), 2, "{status}");
+        assert!(rig.sleeper.sleeps().is_empty(), "{status}");
     }
 }
 
@@ -369,12 +374,13 @@ fn every_permanent_status_ends_the_wait_at_once() {
 fn a_failure_on_page_three_retries_only_page_three() {
     let rig = Rig::with_faults(
         Scenario::desktops(JOB, 250).page_cap(100),
-        FaultPlan::new().on_request(2, Fault::ServerError),
+        // Request 0 is the job's details; 1, 2, 3 the pages of the first listing.
+        FaultPlan::new().on_request(3, Fault::ServerError),
     );
     let outcome = rig.wait().unwrap();
     assert_eq!(outcome.counts().total, 250);
     assert_eq!(rig.offsets(4), ["0", "100", "200", "200"]);
-    assert_eq!(rig.source.requests()[2].status, 500);
+    assert_eq!(rig.source.requests()[3].status, 500);
 }
 
 #[test]

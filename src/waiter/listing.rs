@@ -131,6 +131,7 @@ impl<A: JobsApi> Run<'_, '_, A> {
         self.blame = None;
         let max_faults = PAGING_FAULTS;
         let job = &mut self.jobs[index];
+        job.listed = true;
         if read.paging_fault {
             job.paging_faults += 1;
             if job.paging_faults >= max_faults {

@@ -63,6 +63,9 @@ const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const PAGE_GRACE: Duration = Duration::from_millis(500);
 /// While a job's listing stays empty, its details are read again after this, doubling.
 const DETAILS_FIRST_REREAD: Duration = Duration::from_secs(60);
+/// Jobs of at most this many subtasks are polled through their details once past their
+/// expected end (~45 KB of details at the documented ~450 bytes a subtask).
+const END_GAME_SUBTASKS: usize = 100;
 /// While a job's own status is the only thing a verdict waits for, its details are read
 /// again after the poll interval, growing fourfold up to this.
 const STATUS_REREAD_MAX: Duration = Duration::from_secs(5 * 60);
@@ -446,6 +449,14 @@ struct JobRun {
     status_reread_at: Option<Instant>,
     /// The backoff of those reads.
     status_reread: Schedule,
+    /// The first read of the job (its details) is under way: a refusal (400, 404, 405)
+    /// waits for the listing to say whether the job exists (the details may lag its
+    /// creation, or not know its kind).
+    first_look: bool,
+    /// That refusal, kept until the listing is read.
+    details_missing: Option<Error>,
+    /// A listing of the job's own was read.
+    listed: bool,
 }
 
 impl JobRun {
@@ -543,6 +554,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 details_poll: None,
                 status_reread_at: None,
                 status_reread: Schedule::new(&status_reread, clock.clone(), 0),
+                first_look: false,
+                details_missing: None,
+                listed: false,
             })
             .collect();
         Self {
@@ -776,6 +790,22 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let (awaiting_status, active): (Vec<usize>, Vec<usize>) = (0..self.jobs.len())
             .filter(|&i| self.jobs[i].is_active())
             .partition(|&i| self.jobs[i].status_reread_at.is_some() && !reread[i]);
+        // A job never read is first read through its details: one request that lists every
+        // subtask inline, says how many there are and whether the job exists, in place of a
+        // listing (and of the details read a verdict or an empty listing needs anyway).
+        let mut active = active;
+        for index in active.clone() {
+            let job = &self.jobs[index];
+            if job.details == Details::Unread && !job.saw_full && job.store.standing().known == 0 {
+                let served = match self.first_look(index) {
+                    Ok(served) => served,
+                    Err(stop) => self.isolate(stop).map(|()| true)?,
+                };
+                if served {
+                    active.retain(|&i| i != index);
+                }
+            }
+        }
         let eligible: Vec<usize> = active
             .iter()
             .copied()
@@ -789,10 +819,15 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         } else {
             Vec::new()
         };
-        let (filtered, full): (Vec<usize>, Vec<usize>) = active
+        // A small job past its expected end is polled through its details: if every
+        // subtask ended, the verdict needs them anyway, and they cost what a listing does.
+        let (end_game, own): (Vec<usize>, Vec<usize>) = active
             .iter()
             .filter(|i| !project.contains(i))
-            .partition(|&&i| eligible.contains(&i) && self.filtered_is_cheaper(i));
+            .partition(|&&i| !reread[i] && self.in_end_game(i, now));
+        let (filtered, full): (Vec<usize>, Vec<usize>) = own
+            .into_iter()
+            .partition(|&i| eligible.contains(&i) && self.filtered_is_cheaper(i));
         let confirm_needed = match self.read_filtered(&project, &filtered) {
             Ok(confirm_needed) => confirm_needed,
             Err(stop) => self.isolate(stop).map(|()| Vec::new())?,
@@ -815,7 +850,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             .into_iter()
             .filter(|&i| self.jobs[i].status_reread_at.is_some_and(|at| at <= now))
             .collect::<Vec<_>>();
-        for index in confirm_needed.into_iter().chain(due) {
+        for index in confirm_needed.into_iter().chain(due).chain(end_game) {
             if self.jobs[index].is_active() && !full.contains(&index) {
                 self.confirm(index).or_else(|stop| self.isolate(stop))?;
             }
@@ -851,6 +886,46 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             }
             _ => Err(Stop::Failed(error)),
         }
+    }
+
+    /// Reads job `index`'s details as its first look; whether they served as its listing
+    /// this poll (they list no subtask yet, or subtasks that add up). A refusal is kept
+    /// until the listing says whether the job exists.
+    fn first_look(&mut self, index: usize) -> Result<bool, Stop> {
+        self.jobs[index].first_look = true;
+        let details = self.read_details(index);
+        self.jobs[index].first_look = false;
+        let Some(details) = details? else {
+            return Ok(!self.jobs[index].is_active());
+        };
+        if details.sub_jobs.is_empty() {
+            // The job exists and lists no subtask inline. Still under way: none is visible
+            // yet (or the service leaves them out of the details), the next poll lists it.
+            // Ended: its listing, read now, says whether it ended without subtasks.
+            let ended = matches!(details.status, Some(JobStatus::Success | JobStatus::Failed));
+            self.stage_details(index, details);
+            return Ok(!ended);
+        }
+        let read = self.stage_details(index, details);
+        if !read.consistent {
+            return Ok(false);
+        }
+        self.decide(index, read)?;
+        Ok(true)
+    }
+
+    /// Whether job `index` is small (its details about as big as a listing of its
+    /// unfinished subtasks) and past the end its subtasks' progress predicts, with
+    /// subtasks still unfinished: the next poll may find it finished.
+    fn in_end_game(&self, index: usize, now: Instant) -> bool {
+        let job = &self.jobs[index];
+        let standing = job.store.standing();
+        job.details != Details::Denied
+            && job.saw_full
+            && standing.pending > 0
+            && standing.missing == 0
+            && standing.known <= END_GAME_SUBTASKS.min(self.page_size)
+            && timing::outlook(&job.store, now).is_some_and(|o| o.expected <= now)
     }
 
     /// Whether job `index` may be polled with the status filter: a full listing of its own
@@ -1166,6 +1241,16 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             if !job.is_active() || job.store.standing().known > 0 {
                 continue;
             }
+            if let Some(error) = self.jobs[index].details_missing.take() {
+                // The details refused the job at the first look, and its listing is empty.
+                let end = if error.status() == Some(404) {
+                    End::NotFound(error)
+                } else {
+                    End::Failed(error)
+                };
+                self.finish_job(index, end);
+                continue;
+            }
             if self.details_due(index) {
                 if let Some(details) = self.read_details(index)? {
                     self.stage_details(index, details);
@@ -1175,7 +1260,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             if !job.is_active() || job.store.standing().known > 0 {
                 continue;
             }
-            let summary = job.summary.as_ref();
+            let summary = job.summary.as_ref().filter(|_| job.listed);
+            // What the details say of a job without subtasks stands once its listing was
+            // read empty too.
             match summary.and_then(|s| s.status.clone()) {
                 Some(JobStatus::Failed) => {
                     self.finish_job(index, End::JobFailed);
@@ -1233,7 +1320,10 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let job = &mut self.jobs[index];
         let known = job.store.standing().known;
         let result = match result {
-            Err(Stop::Failed(error)) if !matches!(error.status(), Some(400 | 403 | 404 | 405)) => {
+            Err(Stop::Failed(error))
+                if !matches!(error.status(), Some(400 | 403 | 404 | 405))
+                    && !matches!(error, Error::ResponseTooLarge { .. }) =>
+            {
                 return Err(Stop::Failed(error));
             }
             Err(stop @ (Stop::Cancelled | Stop::Deadline(_))) => return Err(stop),
@@ -1266,12 +1356,23 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 job.summary = Some(JobSummary::of(&fetched.job));
                 Ok(Some(fetched.job))
             }
+            Err(Stop::Failed(error @ Error::ResponseTooLarge { .. })) => {
+                log::warn!(
+                    "job {job_id}: its details are too big to read ({error}): relying on the listing alone"
+                );
+                job.details = Details::Denied;
+                Ok(None)
+            }
             Err(Stop::Failed(error)) if error.status() == Some(403) => {
                 log::warn!(
                     "job {job_id}: no permission to read the job's details (workspace:jobs:get): \
                      relying on the listing alone ({error})"
                 );
                 job.details = Details::Denied;
+                Ok(None)
+            }
+            Err(Stop::Failed(error)) if job.first_look && error.status() != Some(403) => {
+                job.details_missing = Some(error);
                 Ok(None)
             }
             Err(Stop::Failed(error)) if known == 0 => {

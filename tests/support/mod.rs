@@ -579,7 +579,7 @@ pub mod hostile {
     /// One request, as the hostile source received it.
     #[derive(Debug, Clone)]
     pub struct Call {
-        /// Its index, from 0, over both kinds of request.
+        /// Its index, from 0, among requests of its kind (listing pages, or job details).
         pub n: usize,
         /// Virtual time since the source was made.
         pub at: Duration,
@@ -686,8 +686,12 @@ pub mod hostile {
             job: Option<String>,
         ) -> Call {
             let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+            let listing = query.is_some();
             let call = Call {
-                n: calls.len(),
+                n: calls
+                    .iter()
+                    .filter(|c| c.query.is_some() == listing)
+                    .count(),
                 at: self.clock.elapsed().saturating_sub(self.zero),
                 timeout,
                 query,

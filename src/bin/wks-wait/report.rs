@@ -536,7 +536,7 @@ mod tests {
             lines[0].starts_with("job job-1: 2 succeeded, 1 failed, 0 pending of 3 in "),
             "{text}"
         );
-        assert!(lines[0].ends_with("(1 poll, 2 requests)"), "{text}");
+        assert!(lines[0].ends_with("(1 poll, 1 request)"), "{text}");
         assert!(lines[1].starts_with("DESKTOP NAME"), "{text}");
         assert!(
             lines[2].ends_with("  failed  WKS.0120    no capacity"),
@@ -646,7 +646,7 @@ mod tests {
         job.result = JobResult::Interrupted;
         assert_eq!(
             summary(&job, Some(Signal::Terminate), true),
-            "job job-1: interrupted by SIGTERM: 2 succeeded, 0 failed, 0 pending of 2 in 1h02m03s (1 poll, 2 requests)"
+            "job job-1: interrupted by SIGTERM: 2 succeeded, 0 failed, 0 pending of 2 in 1h02m03s (1 poll, 1 request)"
         );
         job.result = JobResult::Pending;
         assert!(summary(&job, None, false).starts_with("job job-1: still pending: 2 succeeded"));
