@@ -18,44 +18,12 @@ use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, H
 use support::{mins, secs};
 use wks_waiter::simulator::{DesktopPlan, JobPlan, Outcome, Scenario, VirtualSource};
 use wks_waiter::source::JobsApi;
-use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
-use wks_waiter::{
-    EventKind, JobResult, Limit, Subtask, SubtaskStatus, WaitError, Waiter, WaiterBuilder,
-};
+use wks_waiter::{EventKind, JobResult, Limit, Subtask, SubtaskStatus, WaitError};
 
 const JOB: &str = "job-hostile";
 
-struct Rig {
-    clock: Arc<ManualClock>,
-    sleeper: Arc<ManualSleeper>,
-}
-
-impl Rig {
-    fn new() -> Self {
-        let (clock, sleeper) = virtual_time();
-        Self { clock, sleeper }
-    }
-
-    fn simulator(&self, scenario: Scenario) -> VirtualSource {
-        VirtualSource::new(scenario, self.clock.clone())
-    }
-
-    fn hostile<S: JobsApi>(&self, inner: S) -> Hostile<S> {
-        Hostile::new(inner, self.clock.clone())
-    }
-
-    fn scripted(&self) -> Hostile<VirtualSource> {
-        self.hostile(self.simulator(Scenario::new()))
-    }
-
-    fn waiter<A: JobsApi>(&self, api: A) -> WaiterBuilder<A> {
-        Waiter::builder(api)
-            .clock(self.clock.clone())
-            .sleeper(self.sleeper.clone())
-            .jitter_seed(11)
-            .max_wait(mins(60))
-    }
-}
+/// The arena of the attacks (virtual time, honest simulators under hostile fronts).
+type Rig = support::hostile::Arena;
 
 /// Desktop `number`, listed from `visible`, ending at `end` with `outcome`.
 fn desktop(number: usize, visible: Duration, end: Duration, outcome: Outcome) -> DesktopPlan {

@@ -18,50 +18,14 @@ use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, H
 use support::{mins, secs};
 use wks_waiter::simulator::{DesktopPlan, JobPlan, Outcome, Scenario, TimelineSpec, VirtualSource};
 use wks_waiter::source::JobsApi;
-use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
 use wks_waiter::{
     Event, EventKind, JobOutcome, JobResult, Subtask, SubtaskStatus, WaitError, WaitOutcome,
-    Waiter, WaiterBuilder,
 };
 
 const JOB: &str = "job-hostile";
 
-/// A virtual clock, a sleeper driving it, and an honest simulator under a hostile front.
-struct Rig {
-    clock: Arc<ManualClock>,
-    sleeper: Arc<ManualSleeper>,
-}
-
-impl Rig {
-    fn new() -> Self {
-        let (clock, sleeper) = virtual_time();
-        Self { clock, sleeper }
-    }
-
-    /// The simulator serving `scenario`, honest.
-    fn simulator(&self, scenario: Scenario) -> VirtualSource {
-        VirtualSource::new(scenario, self.clock.clone())
-    }
-
-    /// A hostile front over `inner`, honest until told otherwise.
-    fn hostile<S: JobsApi>(&self, inner: S) -> Hostile<S> {
-        Hostile::new(inner, self.clock.clone())
-    }
-
-    /// A hostile front over a simulator with no job at all: for services scripted from
-    /// scratch.
-    fn scripted(&self) -> Hostile<VirtualSource> {
-        self.hostile(self.simulator(Scenario::new()))
-    }
-
-    fn waiter<A: JobsApi>(&self, api: A) -> WaiterBuilder<A> {
-        Waiter::builder(api)
-            .clock(self.clock.clone())
-            .sleeper(self.sleeper.clone())
-            .jitter_seed(7)
-            .max_wait(mins(60))
-    }
-}
+/// The arena of the attacks (virtual time, honest simulators under hostile fronts).
+type Rig = support::hostile::Arena;
 
 fn desktop(number: usize, end: u64, outcome: Outcome) -> DesktopPlan {
     DesktopPlan {

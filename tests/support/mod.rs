@@ -572,9 +572,59 @@ pub mod hostile {
     use std::time::Duration;
 
     use wks_waiter::model::{JobDetails, SubtaskPage};
+    use wks_waiter::simulator::{Scenario, VirtualSource};
     use wks_waiter::source::{FetchedJob, FetchedPage, JobsApi};
-    use wks_waiter::test_util::ManualClock;
-    use wks_waiter::{ApiError, Error, Subtask, SubtaskQuery};
+    use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
+    use wks_waiter::{ApiError, Error, RateBudget, Subtask, SubtaskQuery, Waiter, WaiterBuilder};
+
+    /// A virtual clock, a sleeper driving it, and honest simulators under hostile fronts:
+    /// the stage of the hostile reviews' attacks.
+    pub struct Arena {
+        pub clock: Arc<ManualClock>,
+        pub sleeper: Arc<ManualSleeper>,
+    }
+
+    impl Arena {
+        pub fn new() -> Self {
+            let (clock, sleeper) = virtual_time();
+            Self { clock, sleeper }
+        }
+
+        /// The simulator serving `scenario`, honest.
+        pub fn simulator(&self, scenario: Scenario) -> VirtualSource {
+            VirtualSource::new(scenario, self.clock.clone())
+        }
+
+        /// A hostile front over `inner`, honest until told otherwise.
+        pub fn hostile<S: JobsApi>(&self, inner: S) -> Hostile<S> {
+            Hostile::new(inner, self.clock.clone())
+        }
+
+        /// A hostile front over a simulator with no job at all: for services scripted
+        /// from scratch.
+        pub fn scripted(&self) -> Hostile<VirtualSource> {
+            self.hostile(self.simulator(Scenario::new()))
+        }
+
+        /// A waiter on the arena's time, with a fixed jitter seed and an hour's deadline.
+        pub fn waiter<A: JobsApi>(&self, api: A) -> WaiterBuilder<A> {
+            Waiter::builder(api)
+                .clock(self.clock.clone())
+                .sleeper(self.sleeper.clone())
+                .jitter_seed(7)
+                .max_wait(super::mins(60))
+        }
+
+        /// A request budget of `per_minute` on the arena's time.
+        pub fn budget(&self, per_minute: u32) -> RateBudget {
+            RateBudget::builder()
+                .limit(per_minute)
+                .window(super::mins(1))
+                .clock(self.clock.clone())
+                .build()
+                .unwrap()
+        }
+    }
 
     /// One request, as the hostile source received it.
     #[derive(Debug, Clone)]
