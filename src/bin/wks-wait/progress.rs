@@ -358,19 +358,7 @@ impl Display {
             Self::stamp(elapsed),
             format_duration(delay)
         );
-        match self.mode {
-            Mode::Quiet => {}
-            Mode::Retries | Mode::Lines => {
-                self.flush_line(None);
-                eprint_line(&line);
-            }
-            Mode::Bar => {
-                if let Some(bar) = &self.bar {
-                    bar.println(line);
-                }
-                self.set_next_poll(Some(delay));
-            }
-        }
+        self.print_pause(line, delay);
     }
 
     fn on_retry(&mut self, elapsed: Duration, message: &str, delay: Duration) {
@@ -380,6 +368,12 @@ impl Display {
             format_duration(delay),
             escape_controls(message)
         );
+        self.print_pause(line, delay);
+    }
+
+    /// Prints `line` about a pause of `delay` before the next request (a retry, the
+    /// budget): a line of its own, above the bar when there is one.
+    fn print_pause(&mut self, line: String, delay: Duration) {
         match self.mode {
             Mode::Quiet => {}
             Mode::Retries | Mode::Lines => {
