@@ -64,8 +64,10 @@ pub enum AcquireError {
 /// The budget keeps a log of the time of every request it allowed within the last window
 /// and allows a request only while fewer than the limit are in it. So "100 per minute"
 /// means at most 100 in any minute, bursts included: 100 at 12:00:30 and none again until
-/// 12:01:30 — not the 200 in a minute a token bucket refilling at 100/min would let
-/// through (a full bucket, then its refill). [`try_acquire`](Self::try_acquire) says
+/// 12:01:31.2 — not the 200 in a minute a token bucket refilling at 100/min would let
+/// through (a full bucket, then its refill). A request counts for the window and a
+/// fiftieth more (1.2 s of a minute): the gateway counts a request when it arrives, and
+/// two requests seldom take the same time to get there. [`try_acquire`](Self::try_acquire) says
 /// exactly when the next request would be allowed.
 ///
 /// The default, 100 requests per minute ([`RateBudget::DEFAULT_LIMIT`]), is half of the
@@ -121,7 +123,7 @@ pub enum AcquireError {
 ///
 /// Times in the state file are wall-clock times read from the budget's
 /// [`Clock`]. If the system clock jumps back, requests then appear to
-/// have been made "now" and count for one more window, never longer.
+/// have been made "now" and count for one more window (and its guard), never longer.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -140,12 +142,13 @@ pub enum AcquireError {
 /// assert_eq!(budget.try_acquire(Priority::Important), Ok(()));
 /// clock.advance(Duration::from_secs(10));
 /// assert_eq!(waiter_side.try_acquire(Priority::Important), Ok(()));
-/// // Two in the last minute: the next one when the first leaves it, at 60 s.
+/// // Two in the last minute: the next one when the first stops counting, a minute and
+/// // its 1.2 s guard after it was sent, at 61.2 s.
 /// assert_eq!(
 ///     budget.try_acquire(Priority::Important),
-///     Err(Duration::from_secs(50))
+///     Err(Duration::from_millis(51_200))
 /// );
-/// clock.advance(Duration::from_secs(50));
+/// clock.advance(Duration::from_millis(51_200));
 /// assert_eq!(waiter_side.try_acquire(Priority::Important), Ok(()));
 /// # Ok::<(), wks_waiter::Error>(())
 /// ```
@@ -537,6 +540,17 @@ mod tests {
         Duration::from_secs(n)
     }
 
+    /// How long a send counts past the window: a fiftieth of it (1.2 s of a minute), as the
+    /// gateway may see two sends made a window apart arrive within one.
+    fn guard(window: Duration) -> Duration {
+        window / 50
+    }
+
+    /// How long a send counts: the window and its guard (61.2 s of a minute).
+    fn hold(window: Duration) -> Duration {
+        window + guard(window)
+    }
+
     /// A directory under the system's temporary directory, removed on drop.
     struct TempDir(PathBuf);
 
@@ -593,8 +607,13 @@ mod tests {
         clock.advance(secs(20));
         assert_eq!(clone.try_acquire(Priority::Important), Ok(()));
         assert_eq!(budget.try_acquire(Priority::Important), Ok(()));
-        assert_eq!(clone.try_acquire(Priority::Important), Err(secs(40)));
-        clock.advance(secs(40));
+        // The first send counts for a window and its guard: until 61.2 s.
+        let until_first_leaves = secs(40) + guard(secs(60));
+        assert_eq!(
+            clone.try_acquire(Priority::Important),
+            Err(until_first_leaves)
+        );
+        clock.advance(until_first_leaves);
         assert_eq!(clone.try_acquire(Priority::Important), Ok(()));
         assert_eq!(budget.try_acquire(Priority::Important), Err(secs(20)));
         let default = RateBudget::per_minute(100).unwrap();
@@ -617,10 +636,13 @@ mod tests {
             budget
                 .acquire(Priority::Important, &*sleeper, &cancel, secs(60))
                 .unwrap();
-            sent_at.push(clock.elapsed().as_secs());
+            sent_at.push(clock.elapsed());
         }
-        assert_eq!(sent_at, [0, 0, 10, 10, 20]);
-        assert_eq!(sleeper.sleeps(), [secs(10), secs(10)]);
+        // Two per window and its guard: 10.2 s.
+        let hold = hold(secs(10));
+        let zero = Duration::ZERO;
+        assert_eq!(sent_at, [zero, zero, hold, hold, 2 * hold]);
+        assert_eq!(sleeper.sleeps(), [hold, hold]);
     }
 
     #[test]
@@ -635,9 +657,12 @@ mod tests {
         budget
             .acquire(Priority::Routine, &*sleeper, &cancel, secs(0))
             .unwrap();
+        // The next send is a window and its guard away: a window is too short to wait.
         assert_eq!(
-            budget.acquire(Priority::Routine, &*sleeper, &cancel, secs(59)),
-            Err(AcquireError::Deadline { next: secs(60) })
+            budget.acquire(Priority::Routine, &*sleeper, &cancel, secs(60)),
+            Err(AcquireError::Deadline {
+                next: hold(secs(60))
+            })
         );
         assert!(sleeper.sleeps().is_empty());
         cancel.cancel();
@@ -685,9 +710,9 @@ mod tests {
         assert_eq!(drain(&first, Priority::Routine), 8);
         assert_eq!(drain(&second, Priority::Routine), 0);
         assert_eq!(drain(&second, Priority::Important), 2);
-        assert_eq!(first.try_acquire(Priority::Important), Err(secs(60)));
+        assert_eq!(first.try_acquire(Priority::Important), Err(hold(secs(60))));
         // A 429 seen by one is obeyed by the other.
-        clock.advance(secs(60));
+        clock.advance(hold(secs(60)));
         second.on_throttled(Some(secs(5)));
         assert_eq!(first.try_acquire(Priority::Important), Err(secs(5)));
         // A budget of a different window keeps its own log.
@@ -719,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn a_state_file_that_cannot_be_trusted_is_replaced_by_a_one_window_pause() {
+    fn a_state_file_that_cannot_be_trusted_is_replaced_by_a_pause_as_long_as_a_send_counts() {
         let (clock, _) = virtual_time();
         let dir = TempDir::new("corrupt");
         let path = shared(&dir.0, &clock, 5).state_file().unwrap();
@@ -745,7 +770,7 @@ mod tests {
             let budget = shared(&dir.0, &clock, 5);
             assert_eq!(
                 budget.try_acquire(Priority::Important),
-                Err(secs(60)),
+                Err(hold(secs(60))),
                 "{name}"
             );
             assert_eq!(budget.state_file().as_ref(), Some(&path), "{name}");
@@ -758,10 +783,10 @@ mod tests {
             let other = shared(&dir.0, &clock, 5);
             assert_eq!(
                 other.try_acquire(Priority::Important),
-                Err(secs(60)),
+                Err(hold(secs(60))),
                 "{name}"
             );
-            clock.advance(secs(60));
+            clock.advance(hold(secs(60)));
             assert_eq!(drain(&other, Priority::Important), 5, "{name}");
             clock.advance(secs(60));
         }
@@ -778,7 +803,7 @@ mod tests {
             assert_eq!(budget.state_file(), None);
             // Still a budget: the clones share it.
             assert_eq!(drain(&budget.clone(), Priority::Important), 3);
-            assert_eq!(budget.try_acquire(Priority::Important), Err(secs(60)));
+            assert_eq!(budget.try_acquire(Priority::Important), Err(hold(secs(60))));
         }
     }
 
@@ -807,10 +832,12 @@ mod tests {
         assert_eq!(drain(&budget, Priority::Important), 4);
         fs::remove_dir_all(&dir.0).unwrap();
         clock.advance(secs(30));
-        // The four sends are not forgotten: nothing until they leave the window.
-        assert_eq!(budget.try_acquire(Priority::Important), Err(secs(30)));
+        // The four sends are not forgotten: nothing until they stop counting, a window and
+        // its guard after they were made.
+        let left = secs(30) + guard(secs(60));
+        assert_eq!(budget.try_acquire(Priority::Important), Err(left));
         assert_eq!(budget.state_file(), None);
-        clock.advance(secs(30));
+        clock.advance(left);
         assert_eq!(drain(&budget, Priority::Important), 4);
     }
 
@@ -825,10 +852,10 @@ mod tests {
         fs::remove_file(&path).unwrap();
         fs::create_dir(&path).unwrap();
         clock.advance(secs(1));
-        // Other processes' sends may have been in it: a full window's pause.
-        assert_eq!(budget.try_acquire(Priority::Important), Err(secs(60)));
+        // Other processes' sends may have been in it: a pause as long as a send counts.
+        assert_eq!(budget.try_acquire(Priority::Important), Err(hold(secs(60))));
         assert_eq!(budget.state_file(), None);
-        clock.advance(secs(60));
+        clock.advance(hold(secs(60)));
         assert_eq!(drain(&budget, Priority::Important), 4);
     }
 

@@ -124,9 +124,9 @@ impl SharedFile {
             Found::Valid(state) => (state, false),
             Found::Invalid(reason) => {
                 log::warn!(
-                    "rate budget: replacing {}: {reason}; no request for one window ({:?}), as it may have counted a full window",
+                    "rate budget: replacing {}: {reason}; no request for {:?}, as it may have counted a full window",
                     self.path.display(),
-                    std::time::Duration::from_nanos(limits.window_ns),
+                    std::time::Duration::from_nanos(limits.hold_ns()),
                 );
                 (State::blackout(now, limits), true)
             }

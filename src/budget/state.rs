@@ -35,6 +35,16 @@ pub(crate) struct Limits {
     pub(crate) headroom: f64,
 }
 
+impl Limits {
+    /// How long a send counts against the budget: the window and a fiftieth more (1.2 s
+    /// of a minute). The gateway counts a request when it arrives, and two requests seldom
+    /// take the same time to get there: sends exactly a window apart could arrive within
+    /// one.
+    pub(crate) fn hold_ns(&self) -> u64 {
+        self.window_ns.saturating_add(self.window_ns / 50)
+    }
+}
+
 /// The limit cut after a 429, regrowing along a cubic curve.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,11 +76,12 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
 }
 
 impl State {
-    /// A state that allows nothing for one window: what replaces a state file that could
-    /// not be read, because it may have recorded a full window of sends made just now.
+    /// A state that allows nothing for as long as a send counts: what replaces a state
+    /// file that could not be read, because it may have recorded a full window of sends
+    /// made just now.
     pub(crate) fn blackout(now: u64, limits: &Limits) -> Self {
         Self {
-            not_before: now.saturating_add(limits.window_ns),
+            not_before: now.saturating_add(limits.hold_ns()),
             ..Self::default()
         }
     }
@@ -100,7 +111,8 @@ impl State {
     }
 
     /// Forgets sends that left the window, and pulls times that a backward clock jump put in
-    /// the future back to `now`: they then count for one more window, never forever.
+    /// the future back to `now`: they then count for one more window (and its guard),
+    /// never forever.
     fn settle(&mut self, now: u64, limits: &Limits) {
         for send in self.sends.iter_mut().rev() {
             if *send <= now {
@@ -111,7 +123,7 @@ impl State {
         while self
             .sends
             .front()
-            .is_some_and(|&send| send.saturating_add(limits.window_ns) <= now)
+            .is_some_and(|&send| send.saturating_add(limits.hold_ns()) <= now)
         {
             self.sends.pop_front();
         }
@@ -189,7 +201,7 @@ impl State {
         for expired in 0..=count {
             let when_expired = match expired {
                 0 => now,
-                n => self.sends[n - 1].saturating_add(limits.window_ns),
+                n => self.sends[n - 1].saturating_add(limits.hold_ns()),
             };
             if when_expired >= best {
                 break;
@@ -294,6 +306,17 @@ mod tests {
         }
     }
 
+    /// How long a send counts, in nanoseconds: the window and a fiftieth more (61.2 s of a
+    /// minute), as the gateway may see two sends made a window apart arrive within one.
+    fn hold(limits: &Limits) -> u64 {
+        limits.window_ns + limits.window_ns / 50
+    }
+
+    /// [`hold`] in milliseconds, the unit of [`ask`].
+    fn hold_ms(limits: &Limits) -> u64 {
+        hold(limits) / MS
+    }
+
     /// Asks at each of `times` (milliseconds after T0) and returns the answers, waits in
     /// milliseconds.
     fn ask(
@@ -315,14 +338,14 @@ mod tests {
             .collect()
     }
 
-    /// A client that sends whenever allowed: the times (seconds after T0) of its first
-    /// `n` sends.
+    /// A client that sends whenever allowed: the times (milliseconds after T0) of its
+    /// first `n` sends.
     fn greedy(state: &mut State, limits: &Limits, priority: Priority, n: usize) -> Vec<u64> {
         let mut now = T0;
         let mut sent = Vec::new();
         while sent.len() < n {
             match state.try_acquire(now, limits, priority) {
-                Ok(()) => sent.push((now - T0) / SEC),
+                Ok(()) => sent.push((now - T0) / MS),
                 Err(wait) => now += wait,
             }
         }
@@ -332,54 +355,75 @@ mod tests {
     #[test]
     fn the_limit_holds_in_any_window_bursts_included() {
         let limits = limits(3, 60, 0.0);
+        let hold = hold_ms(&limits);
         let mut state = State::default();
-        // Three at once, then nothing until the first leaves the window, exactly.
+        // Three at once, then nothing until they stop counting, exactly: not a window
+        // later, but a window and its guard.
         assert_eq!(
             ask(
                 &mut state,
                 &limits,
                 Priority::Important,
-                &[0, 0, 0, 0, 59_000, 59_999]
+                &[0, 0, 0, 0, 60_000, hold - 1]
             ),
-            [Ok(()), Ok(()), Ok(()), Err(60_000), Err(1_000), Err(1)]
+            [
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Err(hold),
+                Err(hold - 60_000),
+                Err(1)
+            ]
         );
         assert_eq!(
             ask(
                 &mut state,
                 &limits,
                 Priority::Important,
-                &[60_000, 60_000, 60_000, 60_000]
+                &[hold, hold, hold, hold]
             ),
-            [Ok(()), Ok(()), Ok(()), Err(60_000)]
+            [Ok(()), Ok(()), Ok(()), Err(hold)]
         );
     }
 
     #[test]
-    fn a_greedy_client_gets_exactly_the_limit_per_window() {
+    fn a_greedy_client_gets_exactly_the_limit_per_window_and_guard() {
         let limits = limits(5, 60, 0.0);
+        let h = hold_ms(&limits);
         let mut state = State::default();
         assert_eq!(
             greedy(&mut state, &limits, Priority::Important, 12),
-            [0, 0, 0, 0, 0, 60, 60, 60, 60, 60, 120, 120]
+            [0, 0, 0, 0, 0, h, h, h, h, h, 2 * h, 2 * h]
         );
     }
 
     #[test]
     fn the_window_slides_send_by_send() {
         let limits = limits(3, 60, 0.0);
+        let hold = hold_ms(&limits);
         let mut state = State::default();
+        // Each send stops counting a window and its guard after it was made.
         assert_eq!(
             ask(
                 &mut state,
                 &limits,
                 Priority::Important,
-                &[0, 10_000, 20_000, 30_000, 60_000, 65_000, 70_000, 75_000]
+                &[
+                    0,
+                    10_000,
+                    20_000,
+                    30_000,
+                    hold,
+                    hold + 5_000,
+                    hold + 10_000,
+                    hold + 15_000
+                ]
             ),
             [
                 Ok(()),
                 Ok(()),
                 Ok(()),
-                Err(30_000),
+                Err(hold - 30_000),
                 Ok(()),
                 Err(5_000),
                 Ok(()),
@@ -390,8 +434,8 @@ mod tests {
 
     #[test]
     fn no_window_ever_holds_more_than_the_limit() {
-        // Random arrivals from several priorities; then every window-long interval
-        // starting at a send is checked.
+        // Random arrivals from several priorities; then every interval a window and its
+        // guard long (so every window too) starting at a send is checked.
         let limits = limits(7, 10, 0.3);
         let mut state = State::default();
         let mut seed = 0x5EED_u64;
@@ -418,9 +462,9 @@ mod tests {
         for (i, &start) in sent.iter().enumerate() {
             let inside = sent[i..]
                 .iter()
-                .take_while(|&&t| t < start + limits.window_ns)
+                .take_while(|&&t| t < start + hold(&limits))
                 .count();
-            assert!(inside <= 7, "{inside} sends in the window from {start}");
+            assert!(inside <= 7, "{inside} sends in the hold from {start}");
         }
     }
 
@@ -428,21 +472,22 @@ mod tests {
     fn routine_sends_leave_headroom_to_important_ones() {
         let limits = limits(10, 60, 0.2);
         let mut state = State::default();
+        let hold = hold_ms(&limits);
         let routine = ask(&mut state, &limits, Priority::Routine, &[0; 9]);
         assert_eq!(routine[..8], [Ok(()); 8]);
-        assert_eq!(routine[8], Err(60_000));
+        assert_eq!(routine[8], Err(hold));
         let important = ask(
             &mut state,
             &limits,
             Priority::Important,
             &[1_000, 2_000, 3_000],
         );
-        assert_eq!(important, [Ok(()), Ok(()), Err(57_000)]);
+        assert_eq!(important, [Ok(()), Ok(()), Err(hold - 3_000)]);
         // Routine needs three of the ten to leave (8 → 7 in the window): those of t=0 all
-        // leave at 60.
+        // leave a window and its guard later, at 61.2.
         assert_eq!(
             ask(&mut state, &limits, Priority::Routine, &[3_000]),
-            [Err(57_000)]
+            [Err(hold - 3_000)]
         );
     }
 
@@ -465,10 +510,10 @@ mod tests {
         assert!(sent.iter().all(Result::is_ok));
         state.on_throttled(T0 + SEC, &limits, None);
         assert_eq!(state.limit_at(T0 + SEC, &limits), 14);
-        // 20 in the window, 14 allowed: 7 must leave (all sent at t=0, leaving at 60);
-        // the curve only regains 20 at t=61.
+        // 20 in the window, 14 allowed: 7 must leave (all sent at t=0, they leave together
+        // a window and its guard later, at 61.2), long before the curve would allow a 21st.
         let wait = ask(&mut state, &limits, Priority::Important, &[1_000]);
-        assert_eq!(wait, [Err(59_000)]);
+        assert_eq!(wait, [Err(hold_ms(&limits) - 1_000)]);
     }
 
     #[test]
@@ -492,9 +537,10 @@ mod tests {
     #[test]
     fn the_wait_after_a_cut_counts_regrowth_and_expiry_together() {
         // Limit 20 per minute; 10 sends at t=0, then a 429: the limit drops to 7 with 10 in
-        // the window, so nothing goes until they leave at t=60 (the curve regains 10 only
-        // then too).
+        // the window, so nothing goes until they leave a window and its guard later, at
+        // t=61.2 (the curve regains 10 at t=60, before; 11 only at t≈101.6, after).
         let limits = limits(20, 60, 0.0);
+        let hold = hold(&limits);
         let mut state = State::default();
         for _ in 0..10 {
             state.try_acquire(T0, &limits, Priority::Important).unwrap();
@@ -502,28 +548,28 @@ mod tests {
         state.on_throttled(T0, &limits, None);
         assert_eq!(
             state.try_acquire(T0 + SEC, &limits, Priority::Important),
-            Err(59 * SEC)
+            Err(hold - SEC)
         );
-        // At t=60 the limit is back at 10 and the window empty: 10 sends go. The 11th
-        // waits for the curve to pass 11, at τ = 1 + ∛((11/10 − 1)/0.3) ≈ 1.6934 windows
-        // (t ≈ 101.6 s), before the sends of t=60 leave at t=120.
-        let t60 = T0 + 60 * SEC;
+        // At t=61.2 the limit is 10 and the window empty: 10 sends go. The 11th waits for
+        // the curve to pass 11, at τ = 1 + ∛((11/10 − 1)/0.3) ≈ 1.6934 windows
+        // (t ≈ 101.6 s), before the sends of t=61.2 leave at t=122.4.
+        let t_free = T0 + hold;
         for _ in 0..10 {
             state
-                .try_acquire(t60, &limits, Priority::Important)
+                .try_acquire(t_free, &limits, Priority::Important)
                 .unwrap();
         }
         let wait = state
-            .try_acquire(t60, &limits, Priority::Important)
+            .try_acquire(t_free, &limits, Priority::Important)
             .unwrap_err();
         let tau = 1.0 + (0.1_f64 / 0.3).cbrt();
-        let expected = (tau * 60.0 * SEC as f64).ceil() as u64 - 60 * SEC;
+        let expected = (tau * 60.0 * SEC as f64).ceil() as u64 - hold;
         assert!(wait.abs_diff(expected) <= 1_000, "{wait} vs {expected}");
         assert!(state
-            .try_acquire(t60 + wait - 1, &limits, Priority::Important)
+            .try_acquire(t_free + wait - 1, &limits, Priority::Important)
             .is_err());
         assert_eq!(
-            state.try_acquire(t60 + wait, &limits, Priority::Important),
+            state.try_acquire(t_free + wait, &limits, Priority::Important),
             Ok(())
         );
     }
@@ -566,8 +612,9 @@ mod tests {
         assert_eq!(state.throttle, Some(Throttle { at: T0, rate: 50.0 }));
         assert_eq!(state.limit_at(T0, &limits), 35);
         // Once a send goes out after the cut, a new 429 is news: cut again, from the
-        // lower of the measured rate and the current limit.
-        let later = T0 + 61 * SEC;
+        // lower of the measured rate and the current limit. (The 50 stop counting a window
+        // and its guard after t=0; the one send then is all the window holds.)
+        let later = T0 + hold(&limits);
         state
             .try_acquire(later, &limits, Priority::Important)
             .unwrap();
@@ -577,21 +624,23 @@ mod tests {
     }
 
     #[test]
-    fn a_clock_jumping_back_delays_by_at_most_a_window() {
+    fn a_clock_jumping_back_delays_by_at_most_a_window_and_guard() {
         let limits = limits(2, 60, 0.0);
+        let hold = hold(&limits);
         let mut state = State::default();
         for _ in 0..2 {
             state
                 .try_acquire(T0 + 3_600 * SEC, &limits, Priority::Important)
                 .unwrap();
         }
-        // An hour back: the two sends now count as made "now", for one window.
+        // An hour back: the two sends now count as made "now", for one window and its
+        // guard, as any send made now would.
         assert_eq!(
             state.try_acquire(T0, &limits, Priority::Important),
-            Err(60 * SEC)
+            Err(hold)
         );
         assert_eq!(
-            state.try_acquire(T0 + 60 * SEC, &limits, Priority::Important),
+            state.try_acquire(T0 + hold, &limits, Priority::Important),
             Ok(())
         );
     }

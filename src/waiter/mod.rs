@@ -64,8 +64,8 @@ const PAGE_GRACE: Duration = Duration::from_millis(500);
 /// While a job's listing stays empty, its details are read again after this, doubling.
 const DETAILS_FIRST_REREAD: Duration = Duration::from_secs(60);
 /// Jobs of at most this many subtasks are polled through their details once past their
-/// expected end (~45 KB of details at the documented ~450 bytes a subtask).
-const END_GAME_SUBTASKS: usize = 100;
+/// expected end (~225 KB of details at most, at the documented ~450 bytes a subtask).
+const END_GAME_SUBTASKS: usize = 500;
 /// While a job's own status is the only thing a verdict waits for, its details are read
 /// again after the poll interval, growing fourfold up to this.
 const STATUS_REREAD_MAX: Duration = Duration::from_secs(5 * 60);
