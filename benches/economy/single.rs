@@ -672,7 +672,13 @@ fn print_tables(summaries: &[Summary]) {
 fn ratio_cell(worst: Option<(f64, f64, u64)>) -> String {
     worst.map_or_else(
         || "exempt".to_owned(),
-        |(ratio, _, _)| format!("{ratio:.2}"),
+        |(ratio, limit, seed)| {
+            if limit == 0.5 {
+                format!("{ratio:.2}")
+            } else {
+                format!("{ratio:.2}, seed {seed}: its limit {limit}")
+            }
+        },
     )
 }
 

@@ -135,9 +135,11 @@ const REPROBE_POLLS: u32 = 10;
 ///
 /// # Asking the job itself
 ///
-/// When a job's listing shows nothing — at the first poll, and then after 1, 2, 4 …
-/// minutes while it stays empty — the waiter reads the job's details: an unknown job
-/// (404) ends its wait at once ([`WaitError::JobNotFound`]); a job that failed as a whole
+/// A job's first read is its details: their inline subtasks serve as its first listing
+/// (when they add up), and a job still under way with none inline is listed at once. They
+/// are read again while the listing shows nothing (after 1, 2, 4 … minutes). An unknown
+/// job (details refused with 404, and an empty listing) ends its wait at once
+/// ([`WaitError::JobNotFound`]); a job that failed as a whole
 /// ends with its `job_error_code` and `fail_reason`; a job that succeeded without subtasks
 /// ends as a success. That call needs the IAM action `workspace:jobs:get`; without it
 /// (403) the waiter warns once and relies on the listing alone. A job that shows no
@@ -1233,8 +1235,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         job.recheck = Some(job.reread.next_delay());
     }
 
-    /// Reads the details of jobs whose listing shows nothing (at the first poll, and again
-    /// while it stays empty), and ends those that cannot produce a subtask.
+    /// Reads the details of jobs whose listing shows nothing (again while it stays empty:
+    /// the first look read them first), and ends those that cannot produce a subtask.
     fn check_empty_jobs(&mut self) -> Result<(), Stop> {
         for index in 0..self.jobs.len() {
             let job = &self.jobs[index];
