@@ -42,7 +42,7 @@ const PAGING_FAULTS: u32 = 3;
 /// Whether a permanent error of a request about one job is about that job alone (its ID,
 /// its query) rather than the account or the service.
 fn is_about_the_job(error: &crate::Error) -> bool {
-    matches!(error.status(), Some(400 | 404 | 405))
+    matches!(error.status(), Some(400 | 403 | 404 | 405))
 }
 
 /// What reading one listing found.
@@ -103,8 +103,8 @@ pub(super) fn inline_listing(
 }
 
 impl<A: JobsApi> Run<'_, '_, A> {
-    /// Reads job `index`'s listing of `kind`. A 400 or 404 ends this job alone; other
-    /// errors stop the wait.
+    /// Reads job `index`'s listing of `kind`. A 400, 403, 404 or 405 (the job's ID, or a
+    /// job the caller may not see) ends this job alone; other errors stop the wait.
     pub(super) fn read_job_listing(
         &mut self,
         index: usize,
@@ -209,7 +209,8 @@ impl<A: JobsApi> Run<'_, '_, A> {
     }
 
     /// Reads the project-wide filtered listing for the jobs `project`; whether it served.
-    /// A service refusing it (400, 404: one requiring a `job_id`, say), or whose listings
+    /// A service refusing it (400, 403, 404: one requiring a `job_id`, say) or failing it
+    /// past its retries, or whose listings
     /// keep disagreeing, is not asked again.
     fn read_project_wide(&mut self, project: &[usize]) -> Result<bool, Stop> {
         self.blame = None;
@@ -234,6 +235,15 @@ impl<A: JobsApi> Run<'_, '_, A> {
             Err(Stop::Failed(error)) if is_about_the_job(&error) => {
                 log::warn!(
                     "the service refuses project-wide listings ({error}); listing each job on its own from now on"
+                );
+                self.listing.unusable = true;
+                return Ok(false);
+            }
+            // Failing past its retries (the heaviest query of a busy service): each job
+            // on its own; their own failures, if any, end the wait.
+            Err(Stop::Failed(error)) if error.is_retryable() && !error.is_throttled() => {
+                log::warn!(
+                    "project-wide listings keep failing ({error}); listing each job on its own from now on"
                 );
                 self.listing.unusable = true;
                 return Ok(false);

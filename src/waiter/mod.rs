@@ -121,8 +121,9 @@ const REPROBE_POLLS: u32 = 10;
 ///    has, which rules in percent are judged against. A job whose status is not `SUCCESS`
 ///    or `FAIL` (`WAITING`, `RUNNING`, or one this crate does not know) after every
 ///    subtask ended is waited for: its details alone are read again, after the poll
-///    interval, then 4 times longer each time up to 5 minutes, and a time-out names the
-///    status it waited on. Details naming another job (by their `id` or an inline
+///    interval, then 4 times longer each time up to 5 minutes (up to `poll.max_interval`
+///    while someone listens), and once more at the deadline; a time-out names the status
+///    it waited on. Details naming another job (by their `id` or an inline
 ///    subtask's `job_id`) are a glitch, retried, and never this job's.
 /// 7. **A vanished subtask counts once the verdict stands.** Until then (and in the
 ///    outcome of a wait that ends without a verdict) it is pending, as last seen. A job
@@ -142,7 +143,9 @@ const REPROBE_POLLS: u32 = 10;
 /// ([`WaitError::JobNotFound`]); a job that failed as a whole
 /// ends with its `job_error_code` and `fail_reason`; a job that succeeded without subtasks
 /// ends as a success. That call needs the IAM action `workspace:jobs:get`; without it
-/// (403) the waiter warns once and relies on the listing alone. A job that shows no
+/// (403), or when the details are too big to read or keep failing past their retries, the
+/// waiter warns once and relies on the listing alone from then on (a job status read
+/// earlier that could still change is forgotten, not waited for). A job that shows no
 /// subtask within [`first_subtask_within`](WaiterBuilder::first_subtask_within) ends with
 /// [`WaitError::NoSubtasks`].
 ///
@@ -400,7 +403,8 @@ enum Details {
     Unread,
     /// Read; read again (while the listing stays empty) after this.
     Read { reread_after: Duration },
-    /// 403: the caller may not read job details.
+    /// Not to be read again: refused (403), too big to read, or failing past every
+    /// retry. The listing alone decides.
     Denied,
 }
 
@@ -464,6 +468,19 @@ struct JobRun {
 impl JobRun {
     fn is_active(&self) -> bool {
         self.end.is_none()
+    }
+
+    /// The job's details can no longer be read: the listing alone decides from now on.
+    /// A status they said that could still change is forgotten (a verdict waiting for it
+    /// would wait for ever); an ended one stands, and so does the size they announced.
+    fn lose_details(&mut self) {
+        self.details = Details::Denied;
+        self.status_reread_at = None;
+        if let Some(summary) = self.summary.as_mut() {
+            if !matches!(summary.status, Some(JobStatus::Success | JobStatus::Failed)) {
+                summary.status = None;
+            }
+        }
     }
 
     /// Subtasks the job has at least: seen ones, or what its details announced.
@@ -848,9 +865,11 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                     .or_else(|stop| self.isolate(stop))?;
             }
         }
+        // The poll at the deadline looks once more before a time-out.
+        let last = now >= self.deadline;
         let due = awaiting_status
             .into_iter()
-            .filter(|&i| self.jobs[i].status_reread_at.is_some_and(|at| at <= now))
+            .filter(|&i| last || self.jobs[i].status_reread_at.is_some_and(|at| at <= now))
             .collect::<Vec<_>>();
         for index in confirm_needed.into_iter().chain(due).chain(end_game) {
             if self.jobs[index].is_active() && !full.contains(&index) {
@@ -1140,6 +1159,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         }
         let config = self.config;
         let now = self.now();
+        let listening = self.listening();
         let job = &mut self.jobs[index];
         let known = job.store.standing().known;
         let expected = job.expected(config.expect).unwrap_or(1);
@@ -1148,8 +1168,13 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         if status.is_some() && !ended && known >= expected {
             // Every subtask ended, yet the job says it has not: its status lags, more
             // subtasks are coming, or a listing hid one its details did not show either.
-            // Wait, reading its details again on a backing-off schedule.
-            let delay = job.status_reread.next_delay();
+            // Wait, reading its details again on a backing-off schedule (at most the poll
+            // interval apart for someone listening: their inline subtasks show a failure of
+            // the next wave).
+            let mut delay = job.status_reread.next_delay();
+            if listening {
+                delay = delay.min(config.poll.max_interval);
+            }
             job.status_reread_at = Some(crate::time::add_or_far(now, delay));
             log::info!(
                 "job {}: its {known} subtasks ended, but the job is {}; reading it again in {}",
@@ -1322,9 +1347,13 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let job = &mut self.jobs[index];
         let known = job.store.standing().known;
         let result = match result {
+            // A throttled account, a rejected signature, an unreachable host: the listing
+            // would meet it too.
             Err(Stop::Failed(error))
-                if !matches!(error.status(), Some(400 | 403 | 404 | 405))
-                    && !matches!(error, Error::ResponseTooLarge { .. }) =>
+                if error.is_throttled()
+                    || !(error.is_retryable()
+                        || matches!(error.status(), Some(400 | 403 | 404 | 405))
+                        || matches!(error, Error::ResponseTooLarge { .. })) =>
             {
                 return Err(Stop::Failed(error));
             }
@@ -1362,7 +1391,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 log::warn!(
                     "job {job_id}: its details are too big to read ({error}): relying on the listing alone"
                 );
-                job.details = Details::Denied;
+                job.lose_details();
                 Ok(None)
             }
             Err(Stop::Failed(error)) if error.status() == Some(403) => {
@@ -1370,7 +1399,16 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                     "job {job_id}: no permission to read the job's details (workspace:jobs:get): \
                      relying on the listing alone ({error})"
                 );
-                job.details = Details::Denied;
+                job.lose_details();
+                Ok(None)
+            }
+            // Details that keep failing are evidence the wait can do without, as it does
+            // for a caller who may not read them.
+            Err(Stop::Failed(error)) if error.is_retryable() => {
+                log::warn!(
+                    "job {job_id}: its details keep failing ({error}): relying on the listing alone"
+                );
+                job.lose_details();
                 Ok(None)
             }
             Err(Stop::Failed(error)) if job.first_look && error.status() != Some(403) => {
@@ -1392,7 +1430,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                     "job {job_id}: its details are refused although its subtasks are listed ({error}); \
                      relying on the listing alone"
                 );
-                job.details = Details::Denied;
+                job.lose_details();
                 Ok(None)
             }
             Err(stop) => Err(stop),
@@ -1485,6 +1523,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     ) -> Result<T, Stop> {
         let config = self.config;
         let mut failures = 0u32;
+        // Each request's retries start from the first interval; a throttle's back-off
+        // carries over (it is the account's, not the request's).
+        self.net.retry.reset();
         loop {
             if config.cancel.is_cancelled() {
                 return Err(Stop::Cancelled);
