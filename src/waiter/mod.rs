@@ -86,7 +86,9 @@ const REPROBE_POLLS: u32 = 10;
 /// 1. **A consistent listing.** Every page of one listing reports the same `total_count`;
 ///    the pages hold exactly `total_count` distinct subtasks, no duplicates; no page but
 ///    the last is short; no page repeats the one before. A listing that breaks any of this
-///    still teaches the states it shows (a subtask seen `FAILED` did fail), but supports
+///    still teaches the states of subtasks already known (a subtask seen `FAILED` did
+///    fail; one only such a listing shows joins the job once a read that adds up lists
+///    it too: it may be a row of no subtask the job has), but supports
 ///    neither "every subtask is terminal" nor "a subtask is gone": when it would have
 ///    decided the job, the listing is read again after a short delay (the retry schedule),
 ///    and a service that stays inconsistent for `max_retries` re-reads in a row ends the
@@ -1101,8 +1103,15 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     fn ready(&mut self, index: usize, read: &listing::ListingRead) -> bool {
         let job = &mut self.jobs[index];
         let standing = job.store.standing();
-        if !job.is_active() || standing.known == 0 {
-            // Nothing listed: not visible yet (see `check_empty_jobs`).
+        if !job.is_active() {
+            return false;
+        }
+        if standing.known == 0 {
+            // Nothing listed: not visible yet (see `check_empty_jobs`); or listed only by
+            // reads that did not add up, which count as such.
+            if !read.consistent && job.store.glimpsed() {
+                self.untrusted(index, read.reason.clone());
+            }
             return false;
         }
         if !standing.settled() {
@@ -1226,11 +1235,17 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         let result = if own_failure {
             End::JobFailed
         } else {
-            let total = expected.max(counts.total);
+            // Decided on those listed when some were deleted: the rules judge them alone
+            // (the deleted ones are not pending).
+            let total = if known < expected {
+                counts.total
+            } else {
+                expected.max(counts.total)
+            };
             End::Decided(
                 config
                     .rules
-                    .decide(&counts, total, true)
+                    .decide(&counts, Some(total), true)
                     .unwrap_or(JobResult::Failed),
             )
         };
@@ -1265,7 +1280,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     fn check_empty_jobs(&mut self) -> Result<(), Stop> {
         for index in 0..self.jobs.len() {
             let job = &self.jobs[index];
-            if !job.is_active() || job.store.standing().known > 0 {
+            // A job listed only by reads that did not add up exists: its reads decide.
+            if !job.is_active() || job.store.standing().known > 0 || job.store.glimpsed() {
                 continue;
             }
             if let Some(error) = self.jobs[index].details_missing.take() {
@@ -1470,11 +1486,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             return None;
         }
         let counts = job.store.counts();
-        let total = job
-            .expected(self.config.expect)
-            .unwrap_or(0)
-            .max(counts.total);
-        self.config.rules.decide(&counts, total, false)
+        self.config
+            .rules
+            .decide(&counts, job.expected(self.config.expect), false)
     }
 
     /// The sleep before the next poll: the soonest any active job needs.

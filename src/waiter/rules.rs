@@ -95,22 +95,25 @@ impl Rules {
         self.max_failures.is_some() || self.min_succeeded.is_some()
     }
 
-    /// The result these counts decide, for a job of at least `total` subtasks (seen or
-    /// expected), `complete` when every subtask is known and terminal; `None` while the
-    /// pending subtasks could still change it. Vanished subtasks count as not succeeded.
+    /// The result these counts decide; `None` while the pending subtasks (or subtasks not
+    /// listed yet) could still change it. `size` is the job's size when known (the
+    /// caller's `expect_subtasks`, or the `sub_jobs_total` the job announces); `complete`
+    /// when every subtask is known and terminal. Vanished subtasks count as not succeeded.
+    ///
+    /// Before the job is complete, a decision that depends on its size (a percentage, a
+    /// minimum that can no longer be reached, a maximum that can no longer be passed) is
+    /// taken only on a known size, and not on one smaller than a minimum count (such a
+    /// job is still growing, or is not the job the caller meant). Without one, only what
+    /// no later subtask can undo decides: more failures than a count allows, or as many
+    /// successes as a count asks (with no maximum to keep).
     pub(crate) fn decide(
         &self,
         counts: &Counts,
-        total: usize,
+        size: Option<usize>,
         complete: bool,
     ) -> Option<JobResult> {
-        let total = total.max(counts.total);
         let bad = (counts.failed + counts.vanished) as u64;
         let good = counts.succeeded as u64;
-        // Subtasks whose end is still open: pending ones and those not listed yet.
-        let open = total.saturating_sub(counts.finished()) as u64;
-        let max_bad = self.max_failures.map(|l| l.of(total, false));
-        let min_good = self.min_succeeded.map(|l| l.of(total, true));
         if !self.early() {
             return complete.then_some(if bad == 0 && good > 0 {
                 JobResult::Succeeded
@@ -118,6 +121,22 @@ impl Rules {
                 JobResult::Failed
             });
         }
+        let min_count = match self.min_succeeded {
+            Some(Limit::Count(n)) => Some(n),
+            _ => None,
+        };
+        let judged = if complete {
+            Some(size.unwrap_or(0))
+        } else {
+            size.filter(|&n| min_count.is_none_or(|min| min <= n as u64))
+        };
+        let Some(total) = judged.map(|n| n.max(counts.total)) else {
+            return self.undoable(bad, good);
+        };
+        // Subtasks whose end is still open: pending ones and those not listed yet.
+        let open = total.saturating_sub(counts.finished()) as u64;
+        let max_bad = self.max_failures.map(|l| l.of(total, false));
+        let min_good = self.min_succeeded.map(|l| l.of(total, true));
         let fails =
             max_bad.is_some_and(|max| bad > max) || min_good.is_some_and(|min| good + open < min);
         if fails {
@@ -130,6 +149,15 @@ impl Rules {
             return Some(JobResult::Succeeded);
         }
         complete.then_some(JobResult::Failed)
+    }
+
+    /// What counts decide of a job of unknown size: only what no later subtask can undo.
+    fn undoable(&self, bad: u64, good: u64) -> Option<JobResult> {
+        match (self.max_failures, self.min_succeeded) {
+            (Some(Limit::Count(max)), _) if bad > max => Some(JobResult::Failed),
+            (None, Some(Limit::Count(min))) if good >= min => Some(JobResult::Succeeded),
+            _ => None,
+        }
     }
 }
 
@@ -163,12 +191,12 @@ mod tests {
     fn without_limits_the_result_waits_for_completion() {
         let rules = Rules::default();
         assert_eq!(
-            rules.decide(&counts(9, 1, 0), 10, true),
+            rules.decide(&counts(9, 1, 0), Some(10), true),
             Some(JobResult::Failed)
         );
-        assert_eq!(rules.decide(&counts(9, 1, 0), 10, false), None);
+        assert_eq!(rules.decide(&counts(9, 1, 0), Some(10), false), None);
         assert_eq!(
-            rules.decide(&counts(10, 0, 0), 10, true),
+            rules.decide(&counts(10, 0, 0), Some(10), true),
             Some(JobResult::Succeeded)
         );
     }
@@ -180,12 +208,12 @@ mod tests {
             ..Rules::default()
         };
         assert_eq!(
-            at_most_2.decide(&counts(5, 3, 10), 18, false),
+            at_most_2.decide(&counts(5, 3, 10), Some(18), false),
             Some(JobResult::Failed)
         );
-        assert_eq!(at_most_2.decide(&counts(5, 2, 10), 18, false), None);
+        assert_eq!(at_most_2.decide(&counts(5, 2, 10), Some(18), false), None);
         assert_eq!(
-            at_most_2.decide(&counts(16, 2, 0), 18, true),
+            at_most_2.decide(&counts(16, 2, 0), Some(18), true),
             Some(JobResult::Succeeded)
         );
         let at_least_190 = Rules {
@@ -193,15 +221,21 @@ mod tests {
             ..Rules::default()
         };
         assert_eq!(
-            at_least_190.decide(&counts(190, 0, 10), 200, false),
+            at_least_190.decide(&counts(190, 0, 10), Some(200), false),
             Some(JobResult::Succeeded)
         );
         assert_eq!(
-            at_least_190.decide(&counts(150, 11, 39), 200, false),
+            at_least_190.decide(&counts(150, 11, 39), Some(200), false),
             Some(JobResult::Failed)
         );
-        assert_eq!(at_least_190.decide(&counts(150, 10, 40), 200, false), None);
+        assert_eq!(
+            at_least_190.decide(&counts(150, 10, 40), Some(200), false),
+            None
+        );
         // Subtasks not listed yet keep the result open.
-        assert_eq!(at_least_190.decide(&counts(100, 0, 0), 200, false), None);
+        assert_eq!(
+            at_least_190.decide(&counts(100, 0, 0), Some(200), false),
+            None
+        );
     }
 }

@@ -197,6 +197,9 @@ pub(crate) struct Store {
     /// The job's details showed a subtask that had left the status filter unfinished:
     /// the filter is wrong, or the details are stale; a listing will tell.
     filter_doubted: bool,
+    /// Rows of subtasks the job does not know were listed by reads that did not add up:
+    /// the job exists, though nothing of it is known yet.
+    glimpsed: bool,
 }
 
 /// What the store says of its job after a listing.
@@ -230,6 +233,7 @@ impl Store {
             process_step: 0,
             filter_contradicted: false,
             filter_doubted: false,
+            glimpsed: false,
         }
     }
 
@@ -416,6 +420,17 @@ impl Store {
                 );
                 continue;
             }
+            // A subtask enters the job only through a read that adds up: a row of a torn
+            // listing (or of details that do not add up) may be of a subtask the job does
+            // not have, and would decide nothing but wrongly.
+            if !consistent && !self.index.contains_key(id) {
+                self.glimpsed = true;
+                log::debug!(
+                    "job {}: subtask {id} is listed only by a listing that does not add up; waiting for one that does",
+                    self.job_id
+                );
+                continue;
+            }
             transitions.extend(self.observe(subtask, read_at, &mut listed, details));
         }
         if !consistent {
@@ -486,6 +501,11 @@ impl Store {
     }
 
     /// Whether subtask `id` is known.
+    /// Whether reads that did not add up listed subtasks of the job it does not know.
+    pub(crate) fn glimpsed(&self) -> bool {
+        self.glimpsed
+    }
+
     pub(crate) fn knows(&self, id: &str) -> bool {
         self.index.contains_key(id)
     }
