@@ -407,8 +407,11 @@ fn a_slow_response_beyond_the_read_timeout_times_out() {
     let err = client.list_subtasks(&job_query()).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.is_retryable());
+    // The server still answers, to a client that gives it time (a loaded machine may
+    // take longer than 200 ms for any answer).
+    let patient = builder(&sim).credentials(aksk(&sim)).build().unwrap();
     assert_eq!(
-        client.list_subtasks(&job_query()).unwrap().subtasks.len(),
+        patient.list_subtasks(&job_query()).unwrap().subtasks.len(),
         1
     );
 }

@@ -67,6 +67,31 @@ fn an_absurd_total_count_with_one_subtask_pages_never_panics() {
     }
 }
 
+/// A service announcing more subtasks than the API can page through (offsets stop at
+/// 10,000) and handing out one fresh subtask per page: the listing can never be read in
+/// full, which the first page already shows. The wait ends with an error naming the
+/// offset limit after a few requests, not after 10,001 pages.
+#[test]
+fn a_listing_too_long_to_page_through_ends_at_its_first_page() {
+    for total in [20_000, 1_000_000] {
+        let rig = Rig::new();
+        let source = rig.scripted().pages(move |_, call| {
+            let id = format!("fresh-{}", call.offset());
+            Ok(page(total, vec![sub(&id, JOB, "RUNNING")]))
+        });
+        let err = rig
+            .waiter(&source)
+            .max_wait(mins(10))
+            .build()
+            .unwrap()
+            .wait(JOB)
+            .unwrap_err();
+        let requests = source.listing_calls();
+        assert!(requests <= 3, "{requests} listing requests for {total}");
+        assert!(err.to_string().contains("10000"), "{err}");
+    }
+}
+
 /// Finding 11. A service that ignores `offset` and caps pages at 2 rows, for a job of 500
 /// running subtasks: every page is the same two subtasks. The "repeated page" check only
 /// looks at pages of 3 rows or more, so each listing pages on until its offset reaches

@@ -638,7 +638,7 @@ fn a_redirect_ends_a_wait_after_one_request() {
     let err = Waiter::builder(client(&redirector.url, temporary()))
         .clock(clock)
         .sleeper(sleeper.clone())
-        .request_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(60))
         .build()
         .unwrap()
         .wait(JOB)

@@ -455,7 +455,11 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 });
                 break;
             }
-            if offset > MAX_OFFSET {
+            // Past the deepest offset the API pages to, or bound to pass it at this page
+            // size: the listing cannot be read in full, so no page more is worth asking.
+            if offset > MAX_OFFSET
+                || current_total.saturating_sub(1) > MAX_OFFSET.saturating_add(largest as u64 - 1)
+            {
                 return Err(Stop::Failed(crate::Error::OffsetLimit {
                     offset,
                     total_count: current_total,
