@@ -567,8 +567,10 @@ struct BufferPool {
 impl BufferPool {
     /// Buffers kept: one per thread that polls at once, for a handful of threads.
     const KEPT: usize = 4;
-    /// A buffer grown past this by an unusual body is dropped rather than kept.
-    const KEPT_CAPACITY: usize = 4 * 1024 * 1024;
+    /// A buffer grown past this (by a job's details with thousands of subtasks inline, a
+    /// read a wait makes once or twice) is dropped rather than kept: a page of 1,000
+    /// subtasks is about 450 KiB.
+    const KEPT_CAPACITY: usize = 1024 * 1024;
 
     fn lease(&self) -> Lease<'_> {
         let buffer = self

@@ -156,7 +156,17 @@ struct Pass {
     /// The rows are the job's details' inline subtasks, not a listing.
     details: bool,
     /// The rows, in the order listed, with when each was read.
-    staged: Vec<(Subtask, Instant)>,
+    staged: Vec<(Row, Instant)>,
+}
+
+/// A row of a listing, kept until the listing ends.
+#[derive(Debug)]
+enum Row {
+    /// A subtask the store does not hold as listed.
+    New(Subtask),
+    /// The entry at this index, listed exactly as the store holds it: most rows of a big
+    /// job between two polls, kept without a second copy of the subtask.
+    Same(usize),
 }
 
 /// A subtask ID, hashed: enough to count distinct subtasks and to spot conflicting rows
@@ -260,8 +270,21 @@ impl Store {
 
     /// Adds a row of the listing begun, read at `at`.
     pub(crate) fn stage(&mut self, subtask: Subtask, at: Instant) {
-        if let Some(pass) = &mut self.pass {
-            pass.staged.push((subtask, at));
+        let Self {
+            pass,
+            index,
+            entries,
+            ..
+        } = self;
+        if let Some(pass) = pass {
+            let same = subtask
+                .id
+                .as_deref()
+                .and_then(|id| index.get(id))
+                .copied()
+                .filter(|&i| entries[i].subtask == subtask);
+            pass.staged
+                .push((same.map_or(Row::New(subtask), Row::Same), at));
         }
     }
 
@@ -411,7 +434,11 @@ impl Store {
         let mut listed = vec![false; self.entries.len()];
         let mut transitions = Vec::new();
         let details = pass.details;
-        for (subtask, read_at) in pass.staged {
+        for (row, read_at) in pass.staged {
+            let subtask = match row {
+                Row::New(subtask) => subtask,
+                Row::Same(index) => self.entries[index].subtask.clone(),
+            };
             let id = subtask.id.as_deref().unwrap_or_default();
             if conflicts.contains(&id_hash(id)) {
                 log::warn!(
