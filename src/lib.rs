@@ -35,28 +35,32 @@
 //!
 //! 1. **Signing** ([`signing`]): SDK-HMAC-SHA256, byte-identical to Huawei's SDKs, a pure
 //!    function of the request, the key and the time. Public for other tools of the API.
-//! 2. **The client** ([`Client`], [`ClientBuilder`], [`Credentials`], [`SubtaskQuery`]):
-//!    one signed request per call to the sub-jobs listing
+//! 2. **The client** ([`Client`], [`ClientBuilder`], [`Credentials`], [`SubtaskQuery`],
+//!    whose builder is in [`query`]): one signed request per call to the sub-jobs listing
 //!    ([`list_subtasks`](Client::list_subtasks), [`list_all_subtasks`](Client::list_all_subtasks))
-//!    and the job details ([`get_job`](Client::get_job)); the response model is in
+//!    and the job details ([`get_job`](Client::get_job)); the response model
+//!    ([`Subtask`](model::Subtask), [`SubtaskStatus`](model::SubtaskStatus)) is in
 //!    [`model`]. It never retries: retry policy belongs to the waiter.
 //! 3. **The API seam** ([`source::JobsApi`]): the two calls the waiter makes, implemented
 //!    by the client and by the simulator's in-process [`VirtualSource`](simulator::VirtualSource).
 //! 4. **The waiter** ([`Waiter`], [`WaiterBuilder`], [`BackoffPolicy`], [`Limit`]):
 //!    polls one job or many until every subtask is terminal, under a consistency rule
 //!    that never lets an inconsistent service produce a wrong verdict, economically, and
-//!    returns a [`JobOutcome`] or [`WaitOutcome`] (module [`outcome`]) or a [`WaitError`];
-//!    [`Event`]s report what happens as it happens.
+//!    returns a [`JobOutcome`] or [`WaitOutcome`] (module [`outcome`], with
+//!    [`Counts`](outcome::Counts) and [`DesktopFailure`](outcome::DesktopFailure)) or a
+//!    [`WaitError`]; [`Event`]s (module [`events`], with [`EventKind`](events::EventKind))
+//!    report what happens as it happens.
 //! 5. **Sharing** ([`RateBudget`], module [`budget`]): one request budget for every client
 //!    and waiter of an account, across processes of the machine.
-//! 6. **Time** ([`time`], [`test_util`]): the clock and sleeper the waiter reads and waits
-//!    through, injected, so tests run hours of polling in milliseconds; [`Cancellation`]
-//!    wakes a sleeping waiter.
+//! 6. **Time** ([`time`]): the clock and sleeper the waiter reads and waits through,
+//!    injected, so tests run hours of polling in milliseconds with the doubles of
+//!    [`test_util`]; [`Cancellation`] wakes a sleeping waiter.
 //! 7. **The simulator** (`simulator`, feature `simulator`): a local fake of the API that
 //!    misbehaves as a real service can, for our tests and yours.
 //!
-//! Errors: [`Error`] for a request ([`ApiError`] for the service's error body,
-//! [`TransportKind`] for what failed on the way), [`WaitError`] for a wait. Defaults of
+//! Errors: [`Error`] for a request (module [`error`]: [`ApiError`](error::ApiError) for the
+//! service's error body, [`TransportKind`](error::TransportKind) for what failed on the
+//! way), [`WaitError`] for a wait. Defaults of
 //! every setting are named in [`defaults`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -67,27 +71,27 @@
 pub mod budget;
 mod client;
 mod credentials;
-mod error;
-mod events;
+pub mod error;
+pub mod events;
 pub mod model;
 pub mod outcome;
-mod query;
+pub mod query;
 mod schedule;
 pub mod signing;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod source;
+pub mod test_util;
 pub mod time;
 mod waiter;
 
 pub use budget::RateBudget;
 pub use client::{Client, ClientBuilder};
 pub use credentials::Credentials;
-pub use error::{ApiError, Error, TransportKind};
-pub use events::{Event, EventKind};
-pub use model::{Subtask, SubtaskStatus};
-pub use outcome::{Counts, DesktopFailure, JobOutcome, JobResult, WaitOutcome};
-pub use query::{SubtaskQuery, SubtaskQueryBuilder};
+pub use error::Error;
+pub use events::Event;
+pub use outcome::{JobOutcome, JobResult, WaitOutcome};
+pub use query::SubtaskQuery;
 pub use schedule::BackoffPolicy;
 pub use time::Cancellation;
 pub use waiter::{Limit, WaitError, Waiter, WaiterBuilder};
@@ -105,12 +109,6 @@ pub mod defaults {
         DEFAULT_MAX_WAIT, DEFAULT_POLL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY,
         DEFAULT_THROTTLE_RETRY,
     };
-}
-
-/// Test doubles: a clock that moves only when told and a sleeper that advances it, so a
-/// wait of hours runs in milliseconds with an exact, inspectable schedule.
-pub mod test_util {
-    pub use crate::time::{virtual_time, ManualClock, ManualSleeper};
 }
 
 // The README's Rust examples compile and run as doctests.

@@ -10,7 +10,8 @@ use crate::signing::canonical_query;
 /// Built with [`SubtaskQuery::builder`], which validates every value.
 ///
 /// ```
-/// use wks_waiter::{SubtaskQuery, SubtaskStatus};
+/// use wks_waiter::SubtaskQuery;
+/// use wks_waiter::model::SubtaskStatus;
 ///
 /// let query = SubtaskQuery::builder()
 ///     .job_id("0e2dae94-23ff-449a-bb9c-1b808cf2106d")

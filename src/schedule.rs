@@ -249,7 +249,7 @@ pub(crate) fn random_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::ManualClock;
+    use crate::test_util::ManualClock;
 
     fn secs(list: &[f64]) -> Vec<Duration> {
         list.iter().map(|s| Duration::from_secs_f64(*s)).collect()

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use wks_waiter::simulator::{Fault, FaultPlan, Scenario, Simulator, TimelineSpec, VirtualSource};
 use wks_waiter::{
+    error::TransportKind,
+    model::SubtaskStatus,
     source::{collect_pages, JobsApi},
     test_util::ManualClock,
     time::Clock,
-    Client, Credentials, Error, SubtaskQuery, SubtaskStatus, TransportKind,
+    Client, Credentials, Error, SubtaskQuery,
 };
 
 mod support;

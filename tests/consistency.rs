@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use support::{mins, secs, Rig};
+use wks_waiter::events::EventKind;
+use wks_waiter::model::SubtaskStatus;
 use wks_waiter::simulator::{
     DesktopPlan, Fault, FaultPlan, IdDefect, JobFailure, JobPlan, Outcome, Scenario, TimelineSpec,
 };
 use wks_waiter::source::JobsApi;
-use wks_waiter::{Event, EventKind, JobOutcome, JobResult, SubtaskStatus, WaitError};
+use wks_waiter::{Event, JobOutcome, JobResult, WaitError};
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
 

@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use support::hostile::{api_error, filter, job_details, page, slice, sub};
 use support::{mins, one_shot_server, secs};
+use wks_waiter::model::Subtask;
 use wks_waiter::simulator::{Scenario, TimelineSpec};
 use wks_waiter::source::JobsApi;
-use wks_waiter::{Cancellation, Client, Credentials, JobResult, Subtask, SubtaskQuery, WaitError};
+use wks_waiter::{Cancellation, Client, Credentials, JobResult, SubtaskQuery, WaitError};
 
 const JOB: &str = "job-hostile";
 

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, Hostile};
 use support::{mins, secs};
+use wks_waiter::model::{Subtask, SubtaskStatus};
 use wks_waiter::simulator::{Scenario, TimelineSpec, VirtualSource};
 use wks_waiter::source::{FetchedJob, JobsApi};
-use wks_waiter::{Error, JobOutcome, JobResult, Subtask, SubtaskStatus, WaitError};
+use wks_waiter::{Error, JobOutcome, JobResult, WaitError};
 
 const JOB: &str = "job-hostile";
 

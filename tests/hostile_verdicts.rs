@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, Hostile};
 use support::{mins, secs};
+use wks_waiter::events::EventKind;
+use wks_waiter::model::{Subtask, SubtaskStatus};
 use wks_waiter::simulator::{DesktopPlan, JobPlan, Outcome, Scenario, TimelineSpec, VirtualSource};
 use wks_waiter::source::JobsApi;
-use wks_waiter::{
-    Event, EventKind, JobOutcome, JobResult, Subtask, SubtaskStatus, WaitError, WaitOutcome,
-};
+use wks_waiter::{Event, JobOutcome, JobResult, WaitError, WaitOutcome};
 
 const JOB: &str = "job-hostile";
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use wks_waiter::simulator::{Scenario, Simulator};
 use wks_waiter::{
-    test_util::virtual_time, BackoffPolicy, Client, ClientBuilder, Credentials, Error,
-    SubtaskQuery, SubtaskStatus, WaitError, Waiter, WaiterBuilder,
+    model::SubtaskStatus, test_util::virtual_time, BackoffPolicy, Client, ClientBuilder,
+    Credentials, Error, SubtaskQuery, WaitError, Waiter, WaiterBuilder,
 };
 
 mod support;
@@ -328,7 +328,7 @@ fn a_token_with_control_characters_is_refused_when_built() {
 fn query_builder_refuses_bad_values_naming_them() {
     let long_id = "j".repeat(129);
     let job = || SubtaskQuery::builder().job_id(JOB);
-    let cases: Vec<(wks_waiter::SubtaskQueryBuilder, &str, &str)> = vec![
+    let cases: Vec<(wks_waiter::query::SubtaskQueryBuilder, &str, &str)> = vec![
         (SubtaskQuery::builder().job_id(""), "job_id", ""),
         (SubtaskQuery::builder().job_id("job 1"), "job_id", "job 1"),
         (SubtaskQuery::builder().job_id("../x"), "job_id", "../x"),

@@ -12,15 +12,14 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use support::{mins, secs, Rig};
+use wks_waiter::events::EventKind;
+use wks_waiter::model::SubtaskStatus;
 use wks_waiter::simulator::{
     Fault, FaultPlan, JobPlan, RateLimit, RequestRecord, Scenario, TimelineSpec, VirtualSource,
 };
 use wks_waiter::source::{FetchedJob, FetchedPage, JobsApi};
 use wks_waiter::test_util::virtual_time;
-use wks_waiter::{
-    Error, Event, EventKind, JobResult, RateBudget, SubtaskQuery, SubtaskStatus, WaitOutcome,
-    Waiter,
-};
+use wks_waiter::{Error, Event, JobResult, RateBudget, SubtaskQuery, WaitOutcome, Waiter};
 
 /// What these tests ask of a rig.
 trait Many {

@@ -5,9 +5,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use wks_waiter::{
-    model::SubtaskPage,
+    model::{Subtask, SubtaskPage},
     signing::{canonical_query, sign, AccessKey, SignableRequest},
-    Credentials, Subtask,
+    Credentials,
 };
 
 mod support;

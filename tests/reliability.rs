@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 
 use wks_waiter::simulator::{Fault, FaultPlan, Scenario, Simulator, TimelineSpec, VirtualSource};
 use wks_waiter::{
+    model::{Subtask, SubtaskStatus},
     source::JobsApi,
     test_util::{virtual_time, ManualClock, ManualSleeper},
     time::{Clock, SystemClock},
-    BackoffPolicy, Client, Credentials, JobOutcome, Subtask, SubtaskStatus, WaitError, Waiter,
+    BackoffPolicy, Client, Credentials, JobOutcome, WaitError, Waiter,
 };
 
 mod support;

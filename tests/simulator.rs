@@ -16,6 +16,7 @@ use support::{
     CHILD_WATCHDOG,
 };
 use wks_waiter::model::JobStatus;
+use wks_waiter::model::SubtaskStatus;
 use wks_waiter::signing::{sign, AccessKey, Secret, SignableRequest};
 use wks_waiter::simulator::{
     DesktopPlan, Fault, FaultPlan, IdDefect, JobFailure, JobPlan, Outcome, ProgressShape,
@@ -23,7 +24,7 @@ use wks_waiter::simulator::{
 };
 use wks_waiter::source::{collect_pages, FetchedPage, JobsApi};
 use wks_waiter::test_util::ManualClock;
-use wks_waiter::{Cancellation, Credentials, Error, SubtaskQuery, SubtaskStatus};
+use wks_waiter::{Cancellation, Credentials, Error, SubtaskQuery};
 
 const JOB: &str = "0e2dae94-23ff-449a-bb9c-1b808cf2106d";
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scenario.json");

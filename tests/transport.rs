@@ -18,8 +18,8 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use wks_waiter::{
-    defaults::DEFAULT_MAX_BODY_BYTES, test_util::virtual_time, Client, ClientBuilder, Credentials,
-    Error, SubtaskQuery, TransportKind, WaitError, Waiter,
+    defaults::DEFAULT_MAX_BODY_BYTES, error::TransportKind, test_util::virtual_time, Client,
+    ClientBuilder, Credentials, Error, SubtaskQuery, WaitError, Waiter,
 };
 
 const JOB: &str = "job-1";

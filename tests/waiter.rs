@@ -12,8 +12,9 @@ use wks_waiter::simulator::{
     VirtualSource,
 };
 use wks_waiter::{
-    test_util::virtual_time, time::ThreadSleeper, BackoffPolicy, Client, Credentials, Error, Event,
-    EventKind, JobOutcome, JobResult, SubtaskStatus, WaitError, Waiter, WaiterBuilder,
+    events::EventKind, model::SubtaskStatus, test_util::virtual_time, time::ThreadSleeper,
+    BackoffPolicy, Client, Credentials, Error, Event, JobOutcome, JobResult, WaitError, Waiter,
+    WaiterBuilder,
 };
 
 mod support;

@@ -4,15 +4,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use wks_waiter::events::EventKind;
+use wks_waiter::model::SubtaskStatus;
 use wks_waiter::simulator::{
     JobFailure, JobPlan, Outcome, ProgressShape, Scenario, TimelineSpec, VirtualSource,
 };
 use wks_waiter::source::{collect_pages, FetchedJob, FetchedPage, JobsApi};
 use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
 use wks_waiter::time::{Clock, Sleeper};
-use wks_waiter::{
-    Cancellation, Error, EventKind, JobOutcome, JobResult, SubtaskQuery, SubtaskStatus, Waiter,
-};
+use wks_waiter::{Cancellation, Error, JobOutcome, JobResult, SubtaskQuery, Waiter};
 
 use crate::stats::{mean, parallel, secs, Miss, Spread};
 

@@ -16,7 +16,7 @@ use super::server::{Simulator, SimulatorBuilder};
 use super::virtual_source::VirtualSource;
 use crate::credentials::{AccessKey, Secret};
 use crate::query::validate_id;
-use crate::time::ManualClock;
+use crate::test_util::ManualClock;
 
 /// A simulator's whole configuration read from a JSON scenario file: the jobs, the faults,
 /// the rate limit and any extra access keys. `wks-wait simulate --scenario FILE` serves

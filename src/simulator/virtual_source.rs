@@ -12,7 +12,8 @@ use super::service::{Delivery, Identity, Reply, Request, RequestRecord, Service}
 use crate::error::{Error, TransportKind};
 use crate::query::{validate_id, SubtaskQuery};
 use crate::source::{interpret_job_response, interpret_response, FetchedJob, FetchedPage, JobsApi};
-use crate::time::{Clock, ManualClock};
+use crate::test_util::ManualClock;
+use crate::time::Clock;
 
 /// Stands in for the host in the URLs of transport errors: the reserved `.invalid` domain
 /// says plainly that no network was involved.

@@ -649,7 +649,8 @@ fn gcd(a: u32, b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::{Clock, ManualClock};
+    use crate::test_util::ManualClock;
+    use crate::time::Clock;
 
     fn sub(id: &str, status: &str, process: Option<u32>) -> Subtask {
         serde_json::from_value(serde_json::json!({

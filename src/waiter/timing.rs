@@ -433,7 +433,8 @@ mod tests {
     use super::*;
     use crate::model::Subtask;
     use crate::schedule::BackoffPolicy;
-    use crate::time::{Clock, ManualClock};
+    use crate::test_util::ManualClock;
+    use crate::time::Clock;
     use crate::waiter::store::Kind;
     use std::sync::Arc;
 

@@ -571,11 +571,13 @@ pub mod hostile {
     use std::sync::{Arc, Mutex, PoisonError};
     use std::time::Duration;
 
+    use wks_waiter::error::ApiError;
+    use wks_waiter::model::Subtask;
     use wks_waiter::model::{JobDetails, SubtaskPage};
     use wks_waiter::simulator::{Scenario, VirtualSource};
     use wks_waiter::source::{FetchedJob, FetchedPage, JobsApi};
     use wks_waiter::test_util::{virtual_time, ManualClock, ManualSleeper};
-    use wks_waiter::{ApiError, Error, RateBudget, Subtask, SubtaskQuery, Waiter, WaiterBuilder};
+    use wks_waiter::{Error, RateBudget, SubtaskQuery, Waiter, WaiterBuilder};
 
     /// A virtual clock, a sleeper driving it, and honest simulators under hostile fronts:
     /// the stage of the hostile reviews' attacks.

@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use wks_waiter::{
+    events::EventKind,
+    model::Subtask,
+    outcome::{Counts, DesktopFailure},
     time::{Clock, SystemClock},
-    Counts, DesktopFailure, Event, EventKind, Subtask,
+    Event,
 };
 
 use crate::duration::format_duration;

@@ -10,8 +10,8 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wks_waiter::outcome::{ErrorInfo, SubtaskState};
-use wks_waiter::{DesktopFailure, JobOutcome, JobResult, WaitOutcome};
+use wks_waiter::outcome::{Counts, DesktopFailure, ErrorInfo, SubtaskState};
+use wks_waiter::{JobOutcome, JobResult, WaitOutcome};
 
 use crate::args::OutputFormat;
 use crate::duration::format_duration;
@@ -235,7 +235,7 @@ impl Report {
         };
         let counts = jobs
             .iter()
-            .fold(wks_waiter::Counts::default(), |sum, j| sum.plus(j.counts()));
+            .fold(Counts::default(), |sum, j| sum.plus(j.counts()));
         let mut line = format!(
             "{}: {}; subtasks: {}",
             plural(jobs.len() as u64, "job"),
@@ -307,7 +307,7 @@ impl Report {
 }
 
 /// `3 succeeded, 1 failed, 2 vanished, 0 pending of 6`.
-fn counts_text(counts: &wks_waiter::Counts) -> String {
+fn counts_text(counts: &Counts) -> String {
     let mut text = format!("{} succeeded, {} failed", counts.succeeded, counts.failed);
     if counts.vanished > 0 {
         text.push_str(&format!(", {} vanished", counts.vanished));
