@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, Hostile};
 use support::{mins, secs};
+use wks_waiter::events::EventKind;
+use wks_waiter::model::Subtask;
 use wks_waiter::outcome::SubtaskState;
 use wks_waiter::simulator::{
     DesktopPlan, Fault, FaultPlan, JobPlan, Outcome, RateLimit, Scenario, TimelineSpec,
@@ -26,9 +28,7 @@ use wks_waiter::simulator::{
 use wks_waiter::source::JobsApi;
 use wks_waiter::test_util::ManualClock;
 use wks_waiter::time::{Cancellation, Sleeper};
-use wks_waiter::{
-    Event, EventKind, JobOutcome, JobResult, Limit, Subtask, WaitError, WaitOutcome, WaiterBuilder,
-};
+use wks_waiter::{Event, JobOutcome, JobResult, Limit, WaitError, WaitOutcome, WaiterBuilder};
 
 const JOB: &str = "job-hostile";
 

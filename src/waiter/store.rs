@@ -163,7 +163,7 @@ struct Pass {
 #[derive(Debug)]
 enum Row {
     /// A subtask the store does not hold as listed.
-    New(Subtask),
+    New(Box<Subtask>),
     /// The entry at this index, listed exactly as the store holds it: most rows of a big
     /// job between two polls, kept without a second copy of the subtask.
     Same(usize),
@@ -283,8 +283,8 @@ impl Store {
                 .and_then(|id| index.get(id))
                 .copied()
                 .filter(|&i| entries[i].subtask == subtask);
-            pass.staged
-                .push((same.map_or(Row::New(subtask), Row::Same), at));
+            let row = same.map_or_else(|| Row::New(Box::new(subtask)), Row::Same);
+            pass.staged.push((row, at));
         }
     }
 
@@ -436,7 +436,7 @@ impl Store {
         let details = pass.details;
         for (row, read_at) in pass.staged {
             let subtask = match row {
-                Row::New(subtask) => subtask,
+                Row::New(subtask) => *subtask,
                 Row::Same(index) => self.entries[index].subtask.clone(),
             };
             let id = subtask.id.as_deref().unwrap_or_default();
