@@ -82,8 +82,10 @@ pub enum AcquireError {
 /// retry mode does, on its own time scale:
 ///
 /// - the limit drops to 0.7 × `W_max`, where `W_max` is the rate that was throttled: the
-///   requests in the window when the 429 came (capped by the limit then in force, at
-///   least 1);
+///   requests in the window when the 429 came (capped by the limit then in force), and
+///   at least a quarter of the configured limit: a 429 that comes when this budget sent
+///   little says others share the account's limit, and cutting to 0.7 × 3 would hold the
+///   next request for most of a window (the AWS SDKs keep a minimum rate too);
 /// - it then regrows along the cubic `L(τ) = W_max (1 + 0.3 (τ − 1)³)`, with `τ` the time
 ///   since the cut in windows: AWS's curve `0.4 (t − K)³ + W_max` with the scale chosen
 ///   so that `K`, the time to regain `W_max`, is one window — when every request that

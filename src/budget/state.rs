@@ -18,6 +18,11 @@ const BETA: f64 = 0.7;
 /// The cubic's coefficient, in units of the throttled rate per window³. With `1 − β` the
 /// curve is back at the throttled rate exactly one window after the cut (`K = 1`).
 const CUBIC_SCALE: f64 = 1.0 - BETA;
+/// The throttled rate is taken as at least this share of the configured limit. A 429 that
+/// comes when this budget sent little says others share the account's limit, not that
+/// the few sends were too many: cutting to 0.7 × 3 would hold the next send for most of a
+/// window. (The AWS SDKs' limiter keeps a minimum rate for the same reason.)
+const MIN_RATE_SHARE: f64 = 0.25;
 /// Absorbs floating-point error so that a limit computed as 6.999999999 counts as 7.
 const EPSILON: f64 = 1e-9;
 
@@ -282,9 +287,10 @@ impl State {
             .unwrap_or(f64::INFINITY)
             .min(f64::from(limits.limit));
         let measured = self.sends.len() as f64;
+        let floor = (f64::from(limits.limit) * MIN_RATE_SHARE).max(1.0);
         self.throttle = Some(Throttle {
             at: now,
-            rate: measured.min(current).max(1.0),
+            rate: measured.max(floor).min(current).max(1.0),
         });
     }
 }
@@ -509,11 +515,19 @@ mod tests {
         let sent = ask(&mut state, &limits, Priority::Important, &[0; 20]);
         assert!(sent.iter().all(Result::is_ok));
         state.on_throttled(T0 + SEC, &limits, None);
-        assert_eq!(state.limit_at(T0 + SEC, &limits), 14);
-        // 20 in the window, 14 allowed: 7 must leave (all sent at t=0, they leave together
-        // a window and its guard later, at 61.2), long before the curve would allow a 21st.
-        let wait = ask(&mut state, &limits, Priority::Important, &[1_000]);
-        assert_eq!(wait, [Err(hold_ms(&limits) - 1_000)]);
+        // The rate is taken as at least a quarter of the limit (25): cut to 17.
+        assert_eq!(state.limit_at(T0 + SEC, &limits), 17);
+        // 20 in the window, 17 allowed: the 21st waits until the cubic regrows the limit
+        // past 20 — L(τ) = 25 (1 + 0.3 (τ − 1)³) ≥ 21 at τ ≈ 0.189 windows (11.3 s after
+        // the cut) — long before the 20 leave (61.2 s).
+        let wait = state
+            .try_acquire(T0 + SEC, &limits, Priority::Important)
+            .unwrap_err();
+        assert!(
+            (11 * SEC..12 * SEC).contains(&wait),
+            "{wait} ns, not {} ns",
+            hold(&limits)
+        );
     }
 
     #[test]
@@ -613,14 +627,18 @@ mod tests {
         assert_eq!(state.limit_at(T0, &limits), 35);
         // Once a send goes out after the cut, a new 429 is news: cut again, from the
         // lower of the measured rate and the current limit. (The 50 stop counting a window
-        // and its guard after t=0; the one send then is all the window holds.)
+        // and its guard after t=0; the one send then is all the window holds: the rate is
+        // taken as a quarter of the limit, so one 429 on a quiet budget costs no window.)
         let later = T0 + hold(&limits);
         state
             .try_acquire(later, &limits, Priority::Important)
             .unwrap();
         state.on_throttled(later, &limits, None);
-        assert_eq!(state.throttle.map(|t| t.rate), Some(1.0));
-        assert_eq!(state.limit_at(later, &limits), 1);
+        assert_eq!(state.throttle.map(|t| t.rate), Some(25.0));
+        assert_eq!(state.limit_at(later, &limits), 17);
+        assert!(state
+            .try_acquire(later + SEC, &limits, Priority::Important)
+            .is_ok());
     }
 
     #[test]
