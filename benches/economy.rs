@@ -5,6 +5,9 @@
 //! shared request budget (threads and processes); and the memory of a wait on 10,000
 //! subtasks. Prints Markdown tables for BENCHMARKS.md and checks the targets of issues 11,
 //! 13 and 14: the exit status is 1 when one is missed, and each miss is printed.
+//! `-- --allow-known` lets the misses marked *known* (each printed with its cause: a
+//! conflict between two targets, or a floor the consistency rule sets) pass; CI uses it,
+//! so that any other miss turns it red.
 //!
 //! - `cargo bench --bench economy`: every section, 20 seeds per timeline (40 for the mix).
 //! - `cargo test --bench economy` (CI): a quick run with the same checks, on fewer seeds
@@ -88,7 +91,7 @@ fn main() {
         other.extend(processes::bench_memory());
     }
     missed.extend(other.into_iter().map(stats::Miss::new));
-    let strict = args.iter().any(|a| a == "--strict");
+    let allow_known = args.iter().any(|a| a == "--allow-known");
     let mut causes: Vec<&str> = Vec::new();
     for miss in &missed {
         match miss.known {
@@ -107,11 +110,16 @@ fn main() {
     }
     for (number, cause) in causes.iter().enumerate() {
         println!(
-            "[{}] Not failing the run without --strict: {cause}.",
-            number + 1
+            "[{}] A known miss{}: {cause}.",
+            number + 1,
+            if allow_known {
+                " (allowed by --allow-known)"
+            } else {
+                ""
+            }
         );
     }
-    if missed.iter().any(|m| strict || m.known.is_none()) {
+    if missed.iter().any(|m| !allow_known || m.known.is_none()) {
         std::process::exit(1);
     }
     if missed.is_empty() {

@@ -89,7 +89,7 @@ pub fn parallel<T: Send>(n: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
 }
 
 /// A target missed. `known` names why it cannot be met by the timing alone: such a miss is
-/// printed with its cause and fails the run only with `--strict`.
+/// printed with its cause, and fails the run unless `--allow-known` is given.
 pub struct Miss {
     pub text: String,
     pub known: Option<&'static str>,
