@@ -381,6 +381,18 @@ impl Client {
         timeout: Option<Duration>,
         interpret: impl FnOnce(u16, Option<String>, Option<&str>, &[u8]) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let answer = self.send(path, canonical_query, timeout)?;
+        self.read_buffered(answer, path, canonical_query, interpret)
+    }
+
+    /// Sends one signed GET of `path` with the canonical query `canonical_query`; returns
+    /// the answer with its body still to read.
+    fn send(
+        &self,
+        path: &str,
+        canonical_query: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Answer, Error> {
         // The query string sent is the canonical one that was signed, byte for byte.
         let url = if canonical_query.is_empty() {
             format!("{}{path}", self.origin)
@@ -427,7 +439,7 @@ impl Client {
             request = request.config().timeout_global(Some(timeout)).build();
         }
         let transport = |source: ureq::Error| self.transport_error(path, source);
-        let mut response = request.call().map_err(transport)?;
+        let response = request.call().map_err(transport)?;
         self.answered.store(true, Ordering::Relaxed);
         let status = response.status().as_u16();
         let header = |name: &str| {
@@ -438,18 +450,35 @@ impl Client {
                 .map(str::to_owned)
         };
         let request_id = header("x-request-id");
-        let retry_after_header = header("retry-after");
+        let retry_after = header("retry-after");
+        Ok(Answer {
+            response,
+            status,
+            request_id,
+            retry_after,
+        })
+    }
+
+    /// Reads `answer`'s body into a buffer borrowed from the pool, and hands it to
+    /// `interpret`.
+    fn read_buffered<T>(
+        &self,
+        mut answer: Answer,
+        path: &str,
+        canonical_query: &str,
+        interpret: impl FnOnce(u16, Option<String>, Option<&str>, &[u8]) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let Answer {
+            status,
+            request_id,
+            retry_after: retry_after_header,
+            ..
+        } = &answer;
+        let (status, request_id, retry_after_header) =
+            (*status, request_id.clone(), retry_after_header.clone());
         let mut body = self.buffers.lease();
-        match read_body(response.body_mut(), self.max_body_bytes, &mut body) {
-            Ok(()) => {}
-            Err(ureq::Error::BodyExceedsLimit(limit)) => {
-                return Err(Error::ResponseTooLarge {
-                    status,
-                    request_id,
-                    limit,
-                })
-            }
-            Err(source) => return Err(transport(source)),
+        if let Err(source) = read_body(answer.response.body_mut(), self.max_body_bytes, &mut body) {
+            return Err(self.body_error(path, source, status, request_id));
         }
         log::trace!(
             "GET {path}?{canonical_query} -> {status} ({} bytes, request id {})",
@@ -460,6 +489,24 @@ impl Client {
             let error = self.with_retry_date(error, retry_after_header.as_deref());
             error.redact(&self.sent_secrets())
         })
+    }
+
+    /// What a failure to read a body is: too big, or the connection's.
+    fn body_error(
+        &self,
+        path: &str,
+        source: ureq::Error,
+        status: u16,
+        request_id: Option<String>,
+    ) -> Error {
+        match source {
+            ureq::Error::BodyExceedsLimit(limit) => Error::ResponseTooLarge {
+                status,
+                request_id,
+                limit,
+            },
+            source => self.transport_error(path, source),
+        }
     }
 
     /// Fills in a `Retry-After` given as an HTTP date, which only the client can measure:
@@ -544,6 +591,55 @@ fn lookup_host(error: &ureq::Error) -> Option<&str> {
 /// Reads a body of at most `limit` bytes into `buffer`, which keeps the capacity of earlier
 /// bodies: a full page is close to half a megabyte, and a fresh buffer of that size is
 /// mapped from the operating system and faulted in page by page on every request.
+/// A response, its body still to read.
+struct Answer {
+    response: ureq::http::Response<ureq::Body>,
+    status: u16,
+    request_id: Option<String>,
+    retry_after: Option<String>,
+}
+
+/// A body read as it is decoded: counts its bytes, keeps its start (for an error's
+/// excerpt) and the error that stopped it, which the decoder would only describe.
+struct Streamed<R> {
+    inner: R,
+    bytes: usize,
+    head: Vec<u8>,
+    failure: Option<io::Error>,
+}
+
+impl<R> Streamed<R> {
+    /// The start of the body kept for messages.
+    const HEAD: usize = 512;
+
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            bytes: 0,
+            head: Vec::new(),
+            failure: None,
+        }
+    }
+}
+
+impl<R: io::Read> io::Read for Streamed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.bytes += n;
+                let room = Self::HEAD.saturating_sub(self.head.len()).min(n);
+                self.head.extend_from_slice(&buf[..room]);
+                Ok(n)
+            }
+            Err(error) => {
+                let kind = error.kind();
+                self.failure = Some(error);
+                Err(io::Error::new(kind, "the body could not be read"))
+            }
+        }
+    }
+}
+
 fn read_body(body: &mut ureq::Body, limit: u64, buffer: &mut Vec<u8>) -> Result<(), ureq::Error> {
     use std::io::Read as _;
     let expected = body.content_length().unwrap_or(0).min(limit);
@@ -629,7 +725,45 @@ impl JobsApi for Client {
     fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
         validate_id("job_id", job_id)?;
         let path = format!("{}/{job_id}", self.jobs_path);
-        self.get(&path, "", timeout, interpret_job_response)
+        let mut answer = self.send(&path, "", timeout)?;
+        if !(200..300).contains(&answer.status) {
+            return self.read_buffered(answer, &path, "", interpret_job_response);
+        }
+        // A job's details carry every subtask inline (4 MB for 10,000): decoded as the
+        // body arrives, rather than from a copy of it beside the decoded job.
+        let reader = answer
+            .response
+            .body_mut()
+            .with_config()
+            .limit(self.max_body_bytes)
+            .reader();
+        let mut body = Streamed::new(reader);
+        let decoded = JobDetails::from_reader(io::BufReader::with_capacity(64 * 1024, &mut body));
+        log::trace!(
+            "GET {path} -> {} ({} bytes, request id {})",
+            answer.status,
+            body.bytes,
+            answer.request_id.as_deref().unwrap_or("none")
+        );
+        match decoded {
+            Ok(job) => Ok(FetchedJob::new(job, body.bytes, answer.request_id)),
+            Err(_) if body.failure.is_some() => {
+                let source = ureq::Error::from(
+                    body.failure
+                        .take()
+                        .unwrap_or_else(|| io::Error::other("the body could not be read")),
+                );
+                Err(self.body_error(&path, source, answer.status, answer.request_id))
+            }
+            Err(source) => Err(Error::Decode {
+                status: answer.status,
+                request_id: answer.request_id,
+                length: body.bytes,
+                excerpt: crate::error::excerpt(&body.head),
+                source,
+            }
+            .redact(&self.sent_secrets())),
+        }
     }
 
     fn fetch_page(

@@ -350,6 +350,29 @@ impl JobDetails {
     pub fn from_json(body: &[u8]) -> Result<Self, DecodeError> {
         from_json(body)
     }
+
+    /// Decodes a response body as it is read from `reader` (the client's way for a
+    /// job's details, whose body grows with the job), with the same checks as
+    /// [`from_json`](Self::from_json).
+    pub(crate) fn from_reader(mut reader: impl std::io::Read) -> Result<Self, DecodeError> {
+        // An empty body is told apart from a truncated one, as `from_json` does.
+        let mut first = [0u8; 1];
+        let read = loop {
+            match reader.read(&mut first) {
+                Ok(n) => break n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(DecodeError::from_json(serde_json::Error::io(error))),
+            }
+        };
+        if read == 0 {
+            return Err(DecodeError::new("the body is empty".to_owned(), None));
+        }
+        let mut decoder =
+            serde_json::Deserializer::from_reader(std::io::Read::chain(&first[..], reader));
+        Self::deserialize(&mut decoder)
+            .and_then(|job| decoder.end().map(|()| job))
+            .map_err(DecodeError::from_json)
+    }
 }
 
 /// Why a response body could not be read as the documented response.

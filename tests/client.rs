@@ -695,3 +695,84 @@ fn clones_polling_from_threads_at_once_each_get_their_whole_page() {
         }
     }
 }
+
+/// A job's details are decoded as their body arrives (it grows with the job): every way
+/// the body can fail is still told apart, as for a listing's page.
+#[test]
+fn job_details_read_as_they_arrive_fail_as_a_buffered_body_would() {
+    let details = |fault: Option<Fault>, limit: Option<u64>| {
+        let plan = fault.map_or_else(FaultPlan::new, |f| FaultPlan::new().on_request(0, f));
+        let sim = Simulator::builder(Scenario::desktops(JOB, 100))
+            .faults(plan)
+            .start()
+            .unwrap();
+        let mut client = builder(&sim).credentials(aksk(&sim));
+        if let Some(limit) = limit {
+            client = client.max_body_bytes(limit);
+        }
+        let result = client.build().unwrap().get_job(JOB);
+        let logged = sim.requests()[0].clone();
+        (result, logged)
+    };
+
+    let (job, logged) = details(None, None);
+    let job = job.unwrap();
+    assert_eq!((job.sub_jobs.len(), job.sub_jobs_total), (100, Some(100)));
+    assert_eq!(job.id.as_deref(), Some(JOB));
+    assert_eq!(logged.status, 200);
+
+    let (err, logged) = details(Some(Fault::TruncatedBody), None);
+    let err = err.unwrap_err();
+    let Error::Decode {
+        status,
+        excerpt,
+        length,
+        ..
+    } = &err
+    else {
+        panic!("expected a decode error, got {err:?}");
+    };
+    assert_eq!(*status, 200);
+    assert!(excerpt.starts_with("{\""), "{excerpt}");
+    assert_eq!(*length, logged.body_bytes);
+    assert!(err.to_string().contains("truncated"), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(err.request_id(), Some(logged.request_id().as_str()));
+
+    let (err, _) = details(Some(Fault::DropConnection), None);
+    let err = err.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportKind::Reset,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+
+    for (body, says) in [("", "empty"), ("<html>busy</html>", "not valid JSON")] {
+        let (err, _) = details(Some(Fault::Body(body.to_owned())), None);
+        let err = err.unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{body:?}: {err:?}");
+        assert!(err.to_string().contains(says), "{body:?}: {err}");
+        assert!(err.is_retryable(), "{body:?}");
+    }
+
+    let (err, logged) = details(None, Some(1024));
+    let err = err.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ResponseTooLarge {
+                limit: 1024,
+                status: 200,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.request_id(), Some(logged.request_id().as_str()));
+}
