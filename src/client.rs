@@ -481,8 +481,8 @@ impl Client {
             return Err(self.body_error(path, source, status, request_id));
         }
         log::trace!(
-            "GET {path}?{canonical_query} -> {status} ({} bytes, request id {})",
-            body.len(),
+            "GET {path}?{canonical_query} -> {status} ({}, request id {})",
+            crate::text::plural(body.len() as u64, "byte"),
             request_id.as_deref().unwrap_or("none")
         );
         interpret(status, request_id, retry_after_header.as_deref(), &body).map_err(|error| {

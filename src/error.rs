@@ -6,6 +6,7 @@ use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::model::{DecodeError, MAX_OFFSET};
+use crate::text::plural;
 
 /// Everything that can go wrong talking to the sub-jobs API or configuring the client.
 ///
@@ -104,7 +105,8 @@ impl fmt::Display for Error {
             } => {
                 write!(
                     f,
-                    "malformed response body (HTTP {status}, {length} bytes, request id {}): {source}",
+                    "malformed response body (HTTP {status}, {}, request id {}): {source}",
+                    plural(*length as u64, "byte"),
                     RequestId(request_id)
                 )?;
                 if !excerpt.is_empty() {

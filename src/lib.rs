@@ -82,6 +82,7 @@ pub mod signing;
 pub mod simulator;
 pub mod source;
 pub mod test_util;
+mod text;
 pub mod time;
 mod waiter;
 

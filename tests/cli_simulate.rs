@@ -292,6 +292,19 @@ fn bad_scenario_files_ports_and_logs_exit_2_naming_them() {
     );
     assert!(ran.stderr.contains(&bad), "names the file: {ran:?}");
 
+    // A bad value inside a fault is named down to its field.
+    let bad = scenario_file(
+        &dir,
+        r#"{"faults": {"schedule": [{"request": 0, "fault": {"type": "slow", "delay": "-5s"}}]}}"#,
+    );
+    let ran = run(wks_wait_bare().args(["simulate", "--scenario", &bad]));
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("faults.schedule[0].fault.delay: `-5s` is negative"),
+        "{ran:?}"
+    );
+
     let ran = run(wks_wait_bare().args(["simulate", "--scenario", "/nonexistent/s.json"]));
     assert_eq!(ran.code(), 2, "{ran:?}");
     assert!(ran.stderr.contains("/nonexistent/s.json"), "{ran:?}");
@@ -299,9 +312,12 @@ fn bad_scenario_files_ports_and_logs_exit_2_naming_them() {
     let ran = run(wks_wait_bare().args(["simulate", "--log", "/nonexistent/dir/requests.ndjson"]));
     assert_eq!(ran.code(), 2, "{ran:?}");
     assert!(
-        ran.stderr.contains("/nonexistent/dir/requests.ndjson"),
+        ran.stderr.starts_with(
+            "wks-wait simulate: cannot open the request log /nonexistent/dir/requests.ndjson: "
+        ),
         "{ran:?}"
     );
+    assert!(!ran.stderr.contains("cannot serve"), "{ran:?}");
 
     // A port in use: one served simulator's own.
     let served = Served::start(&[]);

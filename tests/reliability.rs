@@ -538,9 +538,11 @@ fn a_never_finishing_job_times_out_at_the_deadline_listing_every_desktop() {
             .collect();
         assert_eq!(pending, ids(&scenario), "{desktops}");
         assert_eq!(partial.subtasks.len(), desktops);
+        // The noun agrees with the count: "1 of 1 subtask pending".
+        let noun = if desktops == 1 { "subtask" } else { "subtasks" };
         assert!(
             err.to_string()
-                .contains(&format!("{desktops} of {desktops} subtasks pending")),
+                .contains(&format!("{desktops} of {desktops} {noun} pending")),
             "{err}"
         );
     }

@@ -17,6 +17,7 @@ use super::virtual_source::VirtualSource;
 use crate::credentials::{AccessKey, Secret};
 use crate::query::validate_id;
 use crate::test_util::ManualClock;
+use crate::text::plural;
 
 /// A simulator's whole configuration read from a JSON scenario file: the jobs, the faults,
 /// the rate limit and any extra access keys. `wks-wait simulate --scenario FILE` serves
@@ -486,40 +487,88 @@ struct RandomDoc {
     choices: Vec<FaultDoc>,
 }
 
+/// A fault as one flat record rather than an enum tagged by `type`: serde reads a tagged
+/// enum's fields from a buffer that loses their path, so a bad `delay` would be reported
+/// on the fault as a whole. Which fields each type takes is checked when it is built.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum FaultDoc {
-    Throttle {
-        #[serde(default)]
-        retry_after: Option<Text>,
-    },
-    Status {
-        status: u16,
-        error_code: String,
-        error_msg: String,
-    },
+#[serde(deny_unknown_fields)]
+struct FaultDoc {
+    #[serde(rename = "type")]
+    kind: FaultKind,
+    #[serde(default)]
+    retry_after: Option<Text>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    error_msg: Option<String>,
+    #[serde(default)]
+    delay: Option<Text>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    defect: Option<DefectDoc>,
+    #[serde(default)]
+    delta: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultKind {
+    Throttle,
+    Status,
     ServerError,
     Unavailable,
     TruncatedBody,
     DropConnection,
-    Slow {
-        delay: Text,
-    },
+    Slow,
     DeleteBetweenPages,
     InsertBetweenPages,
     EmptyPage,
-    Body {
-        body: String,
-    },
+    Body,
     ForeignSubtasks,
-    BadIds {
-        defect: DefectDoc,
-    },
+    BadIds,
     DuplicateId,
     ShortPage,
-    TotalCount {
-        delta: i64,
-    },
+    TotalCount,
+}
+
+impl FaultKind {
+    /// The fields a fault of this type takes besides `type`.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Throttle => &["retry_after"],
+            Self::Status => &["status", "error_code", "error_msg"],
+            Self::Slow => &["delay"],
+            Self::Body => &["body"],
+            Self::BadIds => &["defect"],
+            Self::TotalCount => &["delta"],
+            _ => &[],
+        }
+    }
+
+    /// As written in a file, and as [`Fault::name`] says.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::Status => "status",
+            Self::ServerError => "server_error",
+            Self::Unavailable => "unavailable",
+            Self::TruncatedBody => "truncated_body",
+            Self::DropConnection => "drop_connection",
+            Self::Slow => "slow",
+            Self::DeleteBetweenPages => "delete_between_pages",
+            Self::InsertBetweenPages => "insert_between_pages",
+            Self::EmptyPage => "empty_page",
+            Self::Body => "body",
+            Self::ForeignSubtasks => "foreign_subtasks",
+            Self::BadIds => "bad_ids",
+            Self::DuplicateId => "duplicate_id",
+            Self::ShortPage => "short_page",
+            Self::TotalCount => "total_count",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -590,9 +639,48 @@ impl ShapeDoc {
 
 impl FaultDoc {
     fn build(&self, path: &str) -> Checked<Fault> {
-        Ok(match self {
-            Self::Throttle { retry_after } => Fault::Throttle {
-                retry_after: match retry_after {
+        let kind = self.kind;
+        let given = [
+            ("retry_after", self.retry_after.is_some()),
+            ("status", self.status.is_some()),
+            ("error_code", self.error_code.is_some()),
+            ("error_msg", self.error_msg.is_some()),
+            ("delay", self.delay.is_some()),
+            ("body", self.body.is_some()),
+            ("defect", self.defect.is_some()),
+            ("delta", self.delta.is_some()),
+        ];
+        for (field, _) in given.iter().filter(|(_, present)| *present) {
+            if !kind.fields().contains(field) {
+                let name = kind.name();
+                let expected = match kind.fields() {
+                    [] => "none".to_owned(),
+                    fields => fields
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                return Err(ScenarioError::at(
+                    format!("{path}.{field}"),
+                    format!(
+                        "unknown field `{field}` for a fault of type `{name}`, expected {expected}"
+                    ),
+                ));
+            }
+        }
+        let required = |field: &str| {
+            ScenarioError::at(
+                path,
+                format!(
+                    "missing field `{field}` for a fault of type `{}`",
+                    kind.name()
+                ),
+            )
+        };
+        Ok(match kind {
+            FaultKind::Throttle => Fault::Throttle {
+                retry_after: match &self.retry_after {
                     None => None,
                     Some(Text(duration)) if duration.subsec_nanos() == 0 => {
                         Some(duration.as_secs())
@@ -607,37 +695,46 @@ impl FaultDoc {
                     }
                 },
             },
-            Self::Status {
-                status,
-                error_code,
-                error_msg,
-            } => {
-                if !(400..=599).contains(status) {
+            FaultKind::Status => {
+                let status = self.status.ok_or_else(|| required("status"))?;
+                let error_code = self
+                    .error_code
+                    .as_ref()
+                    .ok_or_else(|| required("error_code"))?;
+                let error_msg = self
+                    .error_msg
+                    .as_ref()
+                    .ok_or_else(|| required("error_msg"))?;
+                if !(400..=599).contains(&status) {
                     return Err(ScenarioError::at(
                         format!("{path}.status"),
                         format!("{status} is not an error status (400 to 599)"),
                     ));
                 }
-                Fault::status(*status, error_code, error_msg)
+                Fault::status(status, error_code, error_msg)
             }
-            Self::ServerError => Fault::ServerError,
-            Self::Unavailable => Fault::Unavailable,
-            Self::TruncatedBody => Fault::TruncatedBody,
-            Self::DropConnection => Fault::DropConnection,
-            Self::Slow { delay } => Fault::Slow(delay.0),
-            Self::DeleteBetweenPages => Fault::DeleteBetweenPages,
-            Self::InsertBetweenPages => Fault::InsertBetweenPages,
-            Self::EmptyPage => Fault::EmptyPage,
-            Self::Body { body } => Fault::body(body),
-            Self::ForeignSubtasks => Fault::ForeignSubtasks,
-            Self::BadIds { defect } => Fault::BadIds(match defect {
-                DefectDoc::Missing => IdDefect::Missing,
-                DefectDoc::Empty => IdDefect::Empty,
-                DefectDoc::Null => IdDefect::Null,
-            }),
-            Self::DuplicateId => Fault::DuplicateId,
-            Self::ShortPage => Fault::ShortPage,
-            Self::TotalCount { delta } => Fault::TotalCount(*delta),
+            FaultKind::Slow => Fault::Slow(self.delay.as_ref().ok_or_else(|| required("delay"))?.0),
+            FaultKind::Body => Fault::body(self.body.as_ref().ok_or_else(|| required("body"))?),
+            FaultKind::BadIds => {
+                Fault::BadIds(match self.defect.ok_or_else(|| required("defect"))? {
+                    DefectDoc::Missing => IdDefect::Missing,
+                    DefectDoc::Empty => IdDefect::Empty,
+                    DefectDoc::Null => IdDefect::Null,
+                })
+            }
+            FaultKind::TotalCount => {
+                Fault::TotalCount(self.delta.ok_or_else(|| required("delta"))?)
+            }
+            FaultKind::ServerError => Fault::ServerError,
+            FaultKind::Unavailable => Fault::Unavailable,
+            FaultKind::TruncatedBody => Fault::TruncatedBody,
+            FaultKind::DropConnection => Fault::DropConnection,
+            FaultKind::DeleteBetweenPages => Fault::DeleteBetweenPages,
+            FaultKind::InsertBetweenPages => Fault::InsertBetweenPages,
+            FaultKind::EmptyPage => Fault::EmptyPage,
+            FaultKind::ForeignSubtasks => Fault::ForeignSubtasks,
+            FaultKind::DuplicateId => Fault::DuplicateId,
+            FaultKind::ShortPage => Fault::ShortPage,
         })
     }
 }
@@ -671,8 +768,9 @@ impl GenerateDoc {
             return Err(ScenarioError::at(
                 format!("{path}.failures"),
                 format!(
-                    "{} is more than the {} desktops",
-                    self.failures, self.desktops
+                    "{} is more than the {}",
+                    self.failures,
+                    plural(self.desktops as u64, "desktop")
                 ),
             ));
         }
@@ -1298,6 +1396,56 @@ mod tests {
                 r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "throttle", "retry_after": "1500ms"}}]}}"#,
                 "faults.schedule[0].fault.retry_after",
                 "whole seconds",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "slow", "delay": "-5s"}}]}}"#,
+                "faults.schedule[0].fault.delay",
+                "`-5s` is negative",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "slow", "delay": 5}}]}}"#,
+                "faults.schedule[0].fault.delay",
+                "integer `5`",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "slow"}}]}}"#,
+                "faults.schedule[0].fault",
+                "missing field `delay` for a fault of type `slow`",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "slow", "dleay": "5s"}}]}}"#,
+                "faults.schedule[0].fault.dleay",
+                "`dleay`",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "throttle", "delay": "5s"}}]}}"#,
+                "faults.schedule[0].fault.delay",
+                "unknown field `delay` for a fault of type `throttle`, expected `retry_after`",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "empty_page", "body": "{}"}}]}}"#,
+                "faults.schedule[0].fault.body",
+                "for a fault of type `empty_page`, expected none",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "status", "status": "x", "error_code": "a", "error_msg": "b"}}]}}"#,
+                "faults.schedule[0].fault.status",
+                "string \"x\"",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"type": "bad_ids", "defect": "weird"}}]}}"#,
+                "faults.schedule[0].fault.defect",
+                "`weird`",
+            ),
+            (
+                r#"{"faults": {"random": {"rate": 0.5, "choices": [{"type": "total_count", "delta": 1.5}]}}}"#,
+                "faults.random.choices[0].delta",
+                "1.5",
+            ),
+            (
+                r#"{"faults": {"schedule": [{"request": 1, "fault": {"delay": "5s"}}]}}"#,
+                "faults.schedule[0].fault",
+                "missing field `type`",
             ),
             (
                 r#"{"faults": {"random": {"rate": 1.5, "choices": []}}}"#,

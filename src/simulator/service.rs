@@ -16,6 +16,7 @@ use super::DEFAULT_PROJECT_ID;
 use crate::credentials::{AccessKey, Secret};
 use crate::query::{MAX_LIMIT, MAX_OFFSET};
 use crate::signing::{format_sdk_date, parse_query, verify, SignableRequest, VerifyError};
+use crate::text::plural;
 
 pub(super) const DEFAULT_ACCESS_KEY: &str = "SIMULATORACCESSKEY01";
 pub(super) const DEFAULT_SECRET_KEY: &str = "SimulatorSecretKey0123456789abcdefghijklm";
@@ -503,8 +504,8 @@ impl Service {
                         "APIGW.0308",
                         &format!("{THROTTLE_PREFIX}{limit}"),
                         format!(
-                            "{caller} sent more than {} requests in {:?}",
-                            limit.requests(),
+                            "{caller} sent more than {} in {:?}",
+                            plural(limit.requests(), "request"),
                             limit.window()
                         ),
                     )

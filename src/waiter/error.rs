@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::model::JobStatus;
 use crate::outcome::{JobOutcome, JobSummary, WaitOutcome};
+use crate::text::plural;
 
 /// Why a wait ended without a decided outcome. Each variant carries what was known.
 ///
@@ -77,14 +78,6 @@ pub(super) fn human(duration: Duration) -> String {
     crate::time::format_duration(duration)
 }
 
-pub(super) fn plural(n: u32, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 fn last_error_text(error: Option<&Error>) -> String {
     error
         .map(|e| format!(" (last error: {e})"))
@@ -99,7 +92,7 @@ pub(super) fn job_status_text(job: Option<&JobSummary>) -> String {
                 .as_ref()
                 .map_or("without status", JobStatus::as_str),
             job.sub_jobs_total
-                .map(|n| format!(", {n} subtasks announced"))
+                .map(|n| format!(", {} announced", plural(n, "subtask")))
                 .unwrap_or_default()
         ),
         None => String::new(),
@@ -114,11 +107,11 @@ impl fmt::Display for WaitError {
                 partial,
             } => write!(
                 f,
-                "job {}: timed out after {} with {} of {} subtasks pending{}{}",
+                "job {}: timed out after {} with {} of {} pending{}{}",
                 partial.job_id,
                 human(partial.elapsed),
                 partial.counts().pending(),
-                partial.counts().total,
+                plural(partial.counts().total as u64, "subtask"),
                 // Nothing pending: what the wait was for is the job's own word.
                 if partial.counts().pending() == 0 {
                     job_status_text(partial.job.as_ref())
@@ -154,23 +147,24 @@ impl fmt::Display for WaitError {
                 partial,
             } => write!(
                 f,
-                "job {}: the service's listings stayed inconsistent after {reads} reads ({reason})",
-                partial.job_id
+                "job {}: the service's listings stayed inconsistent after {} ({reason})",
+                partial.job_id,
+                plural(*reads, "read")
             ),
             Self::Cancelled { partial } => write!(
                 f,
-                "job {}: cancelled after {} with {} of {} subtasks pending",
+                "job {}: cancelled after {} with {} of {} pending",
                 partial.job_id,
                 human(partial.elapsed),
                 partial.counts().pending(),
-                partial.counts().total
+                plural(partial.counts().total as u64, "subtask")
             ),
             Self::Unsuccessful { outcome } => f.write_str(&outcome.summary()),
             Self::Incomplete { outcome } => write!(
                 f,
-                "{} of {} jobs did not succeed",
+                "{} of {} did not succeed",
                 outcome.jobs.iter().filter(|j| !j.is_success()).count(),
-                outcome.jobs.len()
+                plural(outcome.jobs.len() as u64, "job")
             ),
             Self::InvalidInput(error) => error.fmt(f),
         }
@@ -211,5 +205,29 @@ impl WaitError {
             Self::TimedOut { last_error, .. } => last_error.as_ref(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announced_count_agrees_with_its_noun() {
+        let job = |total| JobSummary {
+            status: Some(JobStatus::Running),
+            error_code: None,
+            fail_reason: None,
+            sub_jobs_total: Some(total),
+        };
+        assert_eq!(
+            job_status_text(Some(&job(1))),
+            " (the job is RUNNING, 1 subtask announced)"
+        );
+        assert_eq!(
+            job_status_text(Some(&job(4))),
+            " (the job is RUNNING, 4 subtasks announced)"
+        );
+        assert_eq!(job_status_text(None), "");
     }
 }

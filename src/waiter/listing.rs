@@ -9,6 +9,7 @@ use crate::budget::Priority;
 use crate::model::{Subtask, SubtaskStatus};
 use crate::query::{SubtaskQuery, MAX_OFFSET};
 use crate::source::{FetchedPage, JobsApi};
+use crate::text::plural;
 
 /// The `status` filter of a cheap poll: unfinished subtasks, and failed ones so failures
 /// are reported as they happen. Finished successes are read once, by a full listing.
@@ -89,7 +90,8 @@ pub(super) fn inline_listing(
     let count = seen.len() as u64;
     if problem.is_none() && (total != Some(count) || count == 0) {
         problem = Some(format!(
-            "{count} distinct subtasks inline where sub_jobs_total said {}",
+            "{} inline where sub_jobs_total said {}",
+            plural(count, "distinct subtask"),
             total.map_or("nothing".to_owned(), |t| t.to_string())
         ));
     }
@@ -451,7 +453,10 @@ impl<A: JobsApi> Run<'_, '_, A> {
             if u64::from(pages) >= bound {
                 paging_fault = true;
                 problem.get_or_insert_with(|| {
-                    format!("paging did not end after {pages} pages of {max_total} subtasks")
+                    format!(
+                        "paging did not end after {pages} pages of {}",
+                        plural(max_total, "subtask")
+                    )
                 });
                 break;
             }
@@ -471,7 +476,10 @@ impl<A: JobsApi> Run<'_, '_, A> {
                 self.listing.since_measured = 0;
                 if !self.project_wide_is_cheaper(&indices) {
                     problem.get_or_insert_with(|| {
-                        format!("the project lists {current_total} unfinished subtasks")
+                        format!(
+                            "the project lists {}",
+                            plural(current_total, "unfinished subtask")
+                        )
                     });
                     break;
                 }
@@ -487,8 +495,9 @@ impl<A: JobsApi> Run<'_, '_, A> {
         let total = total.unwrap_or(0);
         if problem.is_none() && (distinct.len() as u64 != total || entries != total) {
             problem = Some(format!(
-                "{} distinct subtasks in {entries} rows where total_count said {total}",
-                distinct.len()
+                "{} in {} where total_count said {total}",
+                plural(distinct.len() as u64, "distinct subtask"),
+                plural(entries, "row")
             ));
         }
         if foreign > 0 && !project_wide {
@@ -543,7 +552,10 @@ impl<A: JobsApi> Run<'_, '_, A> {
             |fetched: &FetchedPage| {
                 let (job_id, known) = suspicious.as_ref()?;
                 (fetched.page.subtasks.is_empty() && fetched.page.total_count == 0).then(|| {
-                    format!("an empty listing of job {job_id} after {known} subtasks were listed")
+                    format!(
+                        "an empty listing of job {job_id} after it listed {}",
+                        plural(*known as u64, "subtask")
+                    )
                 })
             },
         )?;
@@ -584,8 +596,9 @@ impl<A: JobsApi> Run<'_, '_, A> {
         let job = &mut self.jobs[index];
         if !std::mem::replace(&mut job.warned_foreign, true) {
             log::warn!(
-                "job {}: the listing held {foreign} subtasks of other jobs (the service ignored the job_id filter); ignoring them",
-                job.id
+                "job {}: the listing held {} of other jobs (the service ignored the job_id filter); ignoring them",
+                job.id,
+                plural(foreign as u64, "subtask")
             );
         }
     }

@@ -14,7 +14,8 @@ pub use builder::WaiterBuilder;
 pub use error::WaitError;
 pub use rules::Limit;
 
-use error::{human, job_status_text, plural};
+use crate::text::plural;
+use error::{human, job_status_text};
 
 use crate::budget::{Priority, RateBudget};
 use crate::error::Error;
@@ -1146,9 +1147,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         if job.details != Details::Denied && job.details_poll != Some(self.polls) {
             if self.awaits_details(index) {
                 log::debug!(
-                    "job {}: {} subtasks listed, all finished; its details are not due",
+                    "job {}: {} listed, all finished; its details are not due",
                     job.id,
-                    job.store.standing().known
+                    plural(job.store.standing().known as u64, "subtask")
                 );
                 return Ok(());
             }
@@ -1186,8 +1187,9 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             }
             job.status_reread_at = Some(crate::time::add_or_far(now, delay));
             log::info!(
-                "job {}: its {known} subtasks ended, but the job is {}; reading it again in {}",
+                "job {}: its {} ended, but the job is {}; reading it again in {}",
                 job.id,
+                plural(known as u64, "subtask"),
                 status.as_ref().map_or("", JobStatus::as_str),
                 human(delay)
             );
@@ -1199,15 +1201,17 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             // own expectation is met.
             if !ended || config.expect.is_some_and(|n| known < n) {
                 log::debug!(
-                    "job {}: {known} of {expected} subtasks listed, all finished; waiting for the rest",
-                    job.id
+                    "job {}: {known} of {} listed, all finished; waiting for the rest",
+                    job.id,
+                    plural(expected as u64, "subtask")
                 );
                 return Ok(());
             }
             log::warn!(
-                "job {}: the job ended ({}) and announces {expected} subtasks, but {known} are listed (deleted?): deciding on those {known}",
+                "job {}: the job ended ({}) and announces {}, but the listing holds {known} (deleted?): deciding on those listed",
                 job.id,
-                status.as_ref().map_or("", JobStatus::as_str)
+                status.as_ref().map_or("", JobStatus::as_str),
+                plural(expected as u64, "subtask")
             );
         }
         let vanished = job.store.take_vanished();
@@ -1754,8 +1758,9 @@ fn error_info(end: &End, job: &JobRun, project_id: &str) -> Option<ErrorInfo> {
         )),
         End::Inconsistent { reads, reason } => Some(ErrorInfo::new(
             Some(format!(
-                "job {}: the service's listings stayed inconsistent after {reads} reads ({reason})",
-                job.id
+                "job {}: the service's listings stayed inconsistent after {} ({reason})",
+                job.id,
+                plural(*reads, "read")
             )),
             None,
         )),

@@ -88,7 +88,7 @@ pub enum Command {
     /// It polls as for a real job, on a scale of seconds: while nothing predicts the end,
     /// after 1 s, then 2 s, then every 3 s (±10 %); once desktops report their progress, it
     /// predicts when the slowest will finish and sleeps toward that moment, polling just
-    /// after it, so one sleep can take much of --duration (about 10 s of the default 20 s).
+    /// after it, so one sleep can take much of --duration (about 15 s of the default 20 s).
     /// With --output ndjson it streams every event (with a poll at least every 3 s).
     Demo(DemoArgs),
     /// Serve the simulator as a fake Workspace endpoint on 127.0.0.1 until interrupted.

@@ -6,7 +6,7 @@
 //! stdout at `/dev/null`: a reader waiting for end-of-file (`eval "$(… &)"`, a FIFO) gets
 //! it at once, while the server keeps serving in the background.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 
 use wks_waiter::defaults::{ENV_AK, ENV_PROJECT_ID, ENV_SECURITY_TOKEN, ENV_SK};
@@ -96,7 +96,13 @@ fn configure(args: &SimulateArgs) -> Result<(SimulatorBuilder, Vec<Served>), Str
     // Served to other processes: a well-known key would open it to anyone on the machine.
     let mut builder = builder.generated_credentials().port(args.port);
     if let Some(log) = &args.log {
-        builder = builder.log_file(log);
+        // Opened here rather than by the builder: its failure is the log's, not the port's.
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|error| format!("cannot open the request log {log}: {error}"))?;
+        builder = builder.log_to(file);
     }
     Ok((builder, scenario_jobs))
 }
