@@ -23,7 +23,10 @@ pub enum JobResult {
     Failed,
     /// The deadline passed with subtasks pending.
     TimedOut,
-    /// A one-poll [`check`](crate::Waiter::check) found subtasks pending.
+    /// A one-poll [`check`](crate::Waiter::check) found subtasks pending, or the overall
+    /// rules ([`WaiterBuilder::overall_max_failures`](crate::WaiterBuilder::overall_max_failures),
+    /// [`overall_min_succeeded`](crate::WaiterBuilder::overall_min_succeeded)) decided a wait
+    /// on several jobs before this job ended: it has no verdict of its own.
     Pending,
     /// An API or transport error, an unknown job, or a service that never answered
     /// consistently ended the wait.
@@ -551,10 +554,39 @@ impl Serialize for SubtaskJson<'_> {
     }
 }
 
+/// An outcome rule over the totals of a wait on several jobs. Serialized as
+/// `max_failures_total` or `min_succeeded_total`, the `wks-wait` flags that set them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum OverallRule {
+    /// [`overall_max_failures`](crate::WaiterBuilder::overall_max_failures).
+    #[serde(rename = "max_failures_total")]
+    MaxFailures,
+    /// [`overall_min_succeeded`](crate::WaiterBuilder::overall_min_succeeded).
+    #[serde(rename = "min_succeeded_total")]
+    MinSucceeded,
+}
+
+/// What the overall rules decided of a wait on several jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct OverallVerdict {
+    /// The wait's result: [`Succeeded`](JobResult::Succeeded) or
+    /// [`Failed`](JobResult::Failed).
+    pub result: JobResult,
+    /// The rule that decided it: the one broken by a failure, the minimum by a success when
+    /// one is set (else the maximum, kept to the end).
+    pub rule: OverallRule,
+    /// Decided before every job ended: the wait stopped there, and the jobs still under
+    /// way then are [`Pending`](JobResult::Pending).
+    pub early: bool,
+}
+
 /// The result of waiting on several jobs at once ([`Waiter::wait_all`](crate::Waiter::wait_all)).
 ///
 /// Serializes as the `wks-wait --output json` object of a wait on several jobs: `result`
-/// (the worst of the jobs'), totals, and the per-job objects under `jobs`.
+/// (see [`result`](Self::result)), `decided_by` (the overall rule that decided it, or
+/// `null`), totals, and the per-job objects under `jobs`.
 #[derive(Clone, PartialEq, Eq)]
 #[must_use = "some jobs may have failed: check `is_success()` or call `into_result()`"]
 #[non_exhaustive]
@@ -569,6 +601,9 @@ pub struct WaitOutcome {
     pub requests: u32,
     /// Response bytes received.
     pub bytes: u64,
+    /// What the overall rules decided, when they were set and decided: then it is the
+    /// wait's [`result`](Self::result).
+    pub overall: Option<OverallVerdict>,
 }
 
 impl WaitOutcome {
@@ -585,12 +620,18 @@ impl WaitOutcome {
             polls: 0,
             requests: 0,
             bytes: 0,
+            overall: None,
         }
     }
 
-    /// The worst ending among the jobs: interrupted, then error, then timed out, then
-    /// failed; succeeded when every job succeeded.
+    /// The wait's result. When the overall rules decided it ([`overall`](Self::overall)),
+    /// theirs, whatever each job's own result. Otherwise the worst ending among the jobs:
+    /// interrupted, then error, then timed out, then pending, then failed; succeeded when
+    /// every job succeeded.
     pub fn result(&self) -> JobResult {
+        if let Some(verdict) = self.overall {
+            return verdict.result;
+        }
         self.jobs
             .iter()
             .map(|j| j.result)
@@ -598,7 +639,8 @@ impl WaitOutcome {
             .unwrap_or(JobResult::Succeeded)
     }
 
-    /// `true` when every job succeeded.
+    /// `true` when the wait succeeded: every job succeeded, or the overall rules decided
+    /// success.
     pub fn is_success(&self) -> bool {
         self.result() == JobResult::Succeeded
     }
@@ -615,7 +657,8 @@ impl WaitOutcome {
         self.jobs.iter().find(|j| j.job_id == job_id)
     }
 
-    /// This outcome when every job succeeded, and otherwise an error holding it.
+    /// This outcome when the wait succeeded ([`is_success`](Self::is_success)), and
+    /// otherwise an error holding it.
     ///
     /// # Errors
     ///
@@ -635,6 +678,7 @@ impl fmt::Debug for WaitOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitOutcome")
             .field("result", &self.result())
+            .field("overall", &self.overall)
             .field("counts", &self.counts())
             .field("jobs", &self.jobs)
             .field("elapsed", &self.elapsed)
@@ -646,8 +690,9 @@ impl fmt::Debug for WaitOutcome {
 
 impl Serialize for WaitOutcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("WaitOutcome", 11)?;
+        let mut out = serializer.serialize_struct("WaitOutcome", 12)?;
         out.serialize_field("result", &self.result())?;
+        out.serialize_field("decided_by", &self.overall.map(|v| v.rule))?;
         out.serialize_field("jobs_total", &self.jobs.len())?;
         serialize_totals(
             &mut out,

@@ -1010,6 +1010,8 @@ fn help_documents_the_signal_exit_codes() {
         "130  interrupted by SIGINT",
         "143  interrupted by SIGTERM",
         "129  interrupted by SIGHUP",
+        "--max-failures-total <N|P%>",
+        "--min-succeeded-total <N|P%>",
     ] {
         assert!(ran.stdout.contains(line), "{line}: {ran:?}");
     }
@@ -1461,6 +1463,103 @@ fn outcome_rules_decide_before_every_subtask_finished() {
     let report = json(&ran);
     assert_eq!(report["jobs"][0]["result"], "timed_out");
     assert_eq!(report["jobs"][1]["result"], "failed");
+}
+
+#[test]
+fn overall_rules_decide_the_run_on_the_totals_of_every_job() {
+    // Three failures and three successes over both jobs by the first poll; two desktops
+    // never end.
+    let sim = serve(vec![
+        job("job-a", &[FAILS, FAILS, OK, NEVER]),
+        job("job-b", &[FAILS, OK, OK, NEVER]),
+    ]);
+    let both = ["--job-id", "job-a", "--job-id", "job-b"];
+    let wait = |args: &[&str]| run(&mut wks_wait_jobs(&sim, &[&both[..], args].concat()));
+    let json_wait = |args: &[&str]| {
+        let ran = wait(&[args, &["--output", "json"]].concat());
+        let report = json(&ran);
+        for job in report["jobs"].as_array().unwrap() {
+            assert_schema(job);
+        }
+        (ran, report)
+    };
+
+    // More than 2 failures in total: the run fails at once, the jobs left undecided.
+    let (ran, report) = json_wait(&["--max-failures-total", "2"]);
+    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert_eq!(report["result"], "failed");
+    assert_eq!(report["decided_by"], "max_failures_total");
+    assert_eq!(
+        (report["failed"].as_u64(), report["pending"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(report["jobs"][0]["result"], "pending");
+    assert_eq!(report["jobs"][1]["result"], "pending");
+    // 3 allowed: the two desktops left could still fail, so nothing is decided.
+    let (ran, report) = json_wait(&["--max-failures-total", "3", "--timeout", "1s"]);
+    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert_eq!(report["result"], "timed_out");
+    assert_eq!(report["decided_by"], Value::Null);
+
+    // At least 3 succeeded in total: success at once, desktops still running.
+    let (ran, report) = json_wait(&["--min-succeeded-total", "3"]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert_eq!(report["result"], "succeeded");
+    assert_eq!(report["decided_by"], "min_succeeded_total");
+    // 75 % of the 8 desktops is 6: the 3 successes and 2 open desktops cannot reach it.
+    let (ran, report) = json_wait(&["--min-succeeded-total", "75%"]);
+    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert_eq!(report["decided_by"], "min_succeeded_total");
+
+    // Per job (job-a fails 2 > 1 on its own), and over the totals (3 successes): each
+    // decides its own part, the totals the run.
+    let (ran, report) = json_wait(&["--max-failures", "1", "--min-succeeded-total", "3"]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert_eq!(report["jobs"][0]["result"], "failed");
+    assert_eq!(report["jobs"][1]["result"], "pending");
+    assert_eq!(report["result"], "succeeded");
+
+    // Text: the totals line says which rule decided.
+    let ran = wait(&["--max-failures-total", "2", "--quiet"]);
+    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert!(
+        ran.stdout
+            .contains("job job-a: still pending: 1 succeeded, 2 failed, 1 pending of 4"),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stdout.contains("; failed by --max-failures-total"),
+        "{ran:?}"
+    );
+
+    // `check` applies them to what its one poll sees.
+    let ran = run(&mut aimed(
+        &sim,
+        &["check"],
+        &[
+            &both[..],
+            &["--max-failures-total", "2", "--output", "json"],
+        ]
+        .concat(),
+    ));
+    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert_eq!(json(&ran)["decided_by"], "max_failures_total");
+
+    // One job with a rule over the totals is reported in the several-jobs form.
+    let ran = run(&mut wks_wait(
+        &sim,
+        "job-b",
+        &["--min-succeeded-total", "2", "--output", "json"],
+    ));
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let report = json(&ran);
+    assert_eq!(report["jobs_total"], 1);
+    assert_eq!(report["decided_by"], "min_succeeded_total");
+
+    // A bad limit is a usage error naming the flag.
+    let ran = wait(&["--max-failures-total", "120%"]);
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    assert!(ran.stderr.contains("--max-failures-total"), "{ran:?}");
 }
 
 #[test]

@@ -14,12 +14,14 @@ use proptest::prelude::*;
 use support::{mins, secs, Rig};
 use wks_waiter::events::EventKind;
 use wks_waiter::model::SubtaskStatus;
+use wks_waiter::outcome::OverallRule;
 use wks_waiter::simulator::{
-    Fault, FaultPlan, JobPlan, RateLimit, RequestRecord, Scenario, TimelineSpec, VirtualSource,
+    DesktopPlan, Fault, FaultPlan, JobPlan, Outcome, RateLimit, RequestRecord, Scenario,
+    TimelineSpec, VirtualSource,
 };
 use wks_waiter::source::{FetchedJob, FetchedPage, JobsApi};
 use wks_waiter::test_util::virtual_time;
-use wks_waiter::{Error, Event, JobResult, RateBudget, SubtaskQuery, WaitOutcome, Waiter};
+use wks_waiter::{Error, Event, JobResult, Limit, RateBudget, SubtaskQuery, WaitOutcome, Waiter};
 
 /// What these tests ask of a rig.
 trait Many {
@@ -445,4 +447,353 @@ fn a_client_carries_its_budget_to_direct_calls_and_to_a_waiter() {
         );
     }
     assert!(log.len() > 3);
+}
+
+// Overall rules: the totals over every job decide the wait, and may end it early.
+
+/// Job `job_id`, one desktop per entry, each ending at its `(minute, fails)`; `None` never
+/// ends.
+fn timed(job_id: &str, ends: &[Option<(u64, bool)>]) -> JobPlan {
+    let desktops = ends
+        .iter()
+        .enumerate()
+        .map(|(i, end)| {
+            let mut desktop = DesktopPlan::new(i + 1);
+            desktop.subtask_id = format!("{job_id}-sub-{:04}", i + 1);
+            if let Some((minute, fails)) = *end {
+                desktop.end_at = Some(mins(minute));
+                if fails {
+                    desktop.outcome = Outcome::failed("WKS.0120", "no capacity");
+                }
+            }
+            desktop
+        })
+        .collect();
+    JobPlan::new(job_id, desktops)
+}
+
+/// 10 desktops: one failing at `fails_at` minutes (if any), the others succeeding at 30.
+fn one_failure_at(job_id: &str, fails_at: Option<u64>) -> JobPlan {
+    let mut ends = vec![Some((30, false)); 10];
+    if let Some(minute) = fails_at {
+        ends[0] = Some((minute, true));
+    }
+    timed(job_id, &ends)
+}
+
+/// Three jobs of 10 desktops, one failure each at 2, 4 and 6 minutes, the rest at 30.
+fn failures_at_2_4_6() -> Scenario {
+    Scenario::new()
+        .job(one_failure_at("batch-1", Some(2)))
+        .job(one_failure_at("batch-2", Some(4)))
+        .job(one_failure_at("batch-3", Some(6)))
+}
+
+/// The `JobFinished` events of a wait, in order: job and result.
+fn finishes(events: &[Event]) -> Vec<(String, JobResult)> {
+    events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::JobFinished { job_id, result, .. } => Some((job_id.clone(), *result)),
+            _ => None,
+        })
+        .collect()
+}
+
+const BATCH3: [&str; 3] = ["batch-1", "batch-2", "batch-3"];
+
+#[test]
+fn overall_max_failures_ends_the_wait_at_the_failure_past_the_limit() {
+    let rig = Rig::new(failures_at_2_4_6());
+    let mut events = Vec::new();
+    let outcome = rig
+        .waiter()
+        .overall_max_failures(Limit::Count(2))
+        .build()
+        .unwrap()
+        .wait_all_with(&BATCH3, |event: &Event| events.push(event.clone()))
+        .unwrap();
+    assert_eq!(outcome.result(), JobResult::Failed);
+    let verdict = outcome.overall.unwrap();
+    assert_eq!(verdict.rule, OverallRule::MaxFailures);
+    assert!(verdict.early);
+    // The third failure, at 6 minutes, decided: within one capped poll interval of it.
+    assert!(
+        outcome.elapsed >= mins(6) && outcome.elapsed <= mins(6) + secs(30),
+        "{:?}",
+        outcome.elapsed
+    );
+    assert_eq!(outcome.counts().failed, 3);
+    // The jobs still under way end without a verdict of their own, each reported once.
+    assert!(outcome.jobs.iter().all(|j| j.result == JobResult::Pending));
+    assert_eq!(
+        finishes(&events),
+        BATCH3
+            .iter()
+            .map(|id| ((*id).to_owned(), JobResult::Pending))
+            .collect::<Vec<_>>()
+    );
+    let value = serde_json::to_value(&outcome).unwrap();
+    assert_eq!(value["result"], "failed");
+    assert_eq!(value["decided_by"], "max_failures_total");
+    assert_eq!(value["jobs"][0]["result"], "pending");
+
+    // Three failures allowed: nothing decides before every job ends; then the totals
+    // succeed although each job, by its own (default) rule, failed.
+    let rig = Rig::new(failures_at_2_4_6());
+    let outcome = rig
+        .waiter()
+        .overall_max_failures(Limit::Count(3))
+        .build()
+        .unwrap()
+        .wait_all(&BATCH3)
+        .unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert!(outcome.jobs.iter().all(|j| j.result == JobResult::Failed));
+    assert!(outcome.elapsed >= mins(30));
+    let verdict = outcome.overall.unwrap();
+    assert_eq!(
+        (verdict.rule, verdict.early),
+        (OverallRule::MaxFailures, false)
+    );
+}
+
+#[test]
+fn without_overall_rules_a_wait_on_several_jobs_is_as_before() {
+    let rig = Rig::new(failures_at_2_4_6());
+    let outcome = rig.wait_all(&BATCH3);
+    assert_eq!(outcome.overall, None);
+    assert_eq!(outcome.result(), JobResult::Failed);
+    assert!(outcome.jobs.iter().all(|j| j.result == JobResult::Failed));
+    assert!(outcome.elapsed >= mins(30));
+    assert_eq!(
+        serde_json::to_value(&outcome).unwrap()["decided_by"],
+        serde_json::Value::Null
+    );
+}
+
+/// Three jobs of 10 desktops: 8 succeed between 2 and 5 minutes, 2 never end.
+fn eight_of_ten_ready() -> Scenario {
+    let job = |id: &str, last: u64| {
+        let mut ends: Vec<Option<(u64, bool)>> =
+            (0..8).map(|i| Some((2 + i % (last - 1), false))).collect();
+        ends[7] = Some((last, false));
+        ends.extend([None, None]);
+        timed(id, &ends)
+    };
+    Scenario::new()
+        .job(job("batch-1", 3))
+        .job(job("batch-2", 4))
+        .job(job("batch-3", 5))
+}
+
+#[test]
+fn overall_min_succeeded_reached_ends_the_wait_with_success() {
+    for limit in [Limit::Count(24), Limit::Percent(80.0)] {
+        let rig = Rig::new(eight_of_ten_ready());
+        let outcome = rig
+            .waiter()
+            .overall_min_succeeded(limit)
+            .build()
+            .unwrap()
+            .wait_all(&BATCH3)
+            .unwrap();
+        assert!(outcome.is_success(), "{limit}: {outcome:?}");
+        let verdict = outcome.overall.unwrap();
+        assert_eq!(
+            (verdict.rule, verdict.early),
+            (OverallRule::MinSucceeded, true)
+        );
+        assert!(
+            outcome.elapsed <= mins(5) + secs(30),
+            "{limit}: {outcome:?}"
+        );
+        assert_eq!(outcome.counts().succeeded, 24);
+        assert!(outcome.jobs.iter().all(|j| j.result == JobResult::Pending));
+    }
+    // 81 % of the 30 desktops the jobs announce is 25: never reached, never decided on
+    // the 24 there are, while 6 desktops may still succeed.
+    let rig = Rig::new(eight_of_ten_ready());
+    let outcome = rig
+        .waiter()
+        .overall_min_succeeded(Limit::Percent(81.0))
+        .max_wait(mins(20))
+        .build()
+        .unwrap()
+        .wait_all(&BATCH3)
+        .unwrap();
+    assert_eq!(outcome.overall, None);
+    assert_eq!(outcome.result(), JobResult::TimedOut);
+}
+
+/// The simulator, with every job's details refused (403) when `.1`: the jobs' sizes are
+/// unknown then.
+#[derive(Debug)]
+struct NoDetails(Arc<VirtualSource>, bool);
+
+impl JobsApi for NoDetails {
+    fn project_id(&self) -> &str {
+        self.0.project_id()
+    }
+
+    fn fetch_job(&self, job_id: &str, timeout: Option<Duration>) -> Result<FetchedJob, Error> {
+        if self.1 {
+            return Err(support::hostile::api_error(
+                403,
+                "APIGW.0302",
+                "forbidden",
+                None,
+            ));
+        }
+        self.0.fetch_job(job_id, timeout)
+    }
+
+    fn fetch_page(
+        &self,
+        query: &SubtaskQuery,
+        timeout: Option<Duration>,
+    ) -> Result<FetchedPage, Error> {
+        self.0.fetch_page(query, timeout)
+    }
+}
+
+#[test]
+fn a_percentage_waits_for_known_sizes_a_count_does_not() {
+    // Four failures: more than 10 % of the 30 desktops, by 5 minutes.
+    let scenario = || {
+        let mut first = one_failure_at("batch-1", Some(2));
+        first.desktops[1].end_at = Some(mins(5));
+        first.desktops[1].outcome = Outcome::failed("WKS.0120", "no capacity");
+        Scenario::new()
+            .job(first)
+            .job(one_failure_at("batch-2", Some(3)))
+            .job(one_failure_at("batch-3", Some(4)))
+    };
+    let wait = |refused: bool, limit: Limit| {
+        let rig = Rig::new(scenario());
+        Waiter::builder(NoDetails(rig.source.clone(), refused))
+            .clock(rig.clock.clone())
+            .sleeper(rig.sleeper.clone())
+            .jitter_seed(7)
+            .overall_max_failures(limit)
+            .build()
+            .unwrap()
+            .wait_all(&BATCH3)
+            .unwrap()
+    };
+    // Sizes announced by the jobs' details: decided at the fourth failure.
+    let known = wait(false, Limit::Percent(10.0));
+    assert_eq!(known.result(), JobResult::Failed);
+    assert!(known.overall.unwrap().early);
+    assert!(
+        known.elapsed >= mins(5) && known.elapsed <= mins(5) + secs(30),
+        "{known:?}"
+    );
+    // Sizes unknown (details refused, no `expect_subtasks`): more subtasks may come, so
+    // a percentage decides only once every job ended.
+    let unknown = wait(true, Limit::Percent(10.0));
+    assert_eq!(unknown.result(), JobResult::Failed);
+    assert!(!unknown.overall.unwrap().early);
+    assert!(unknown.elapsed >= mins(30), "{unknown:?}");
+    // A count is passed for good whatever comes later.
+    let count = wait(true, Limit::Count(3));
+    assert_eq!(count.result(), JobResult::Failed);
+    assert!(count.overall.unwrap().early);
+    assert!(count.elapsed <= mins(5) + secs(30), "{count:?}");
+}
+
+#[test]
+fn per_job_rules_decide_each_job_and_overall_rules_the_wait() {
+    // `batch-1` fails a desktop at 1 minute (its others would succeed at 20); the other
+    // jobs succeed by 6 minutes.
+    let mut first = timed("batch-1", &[Some((20, false)); 10]);
+    first.desktops[0].end_at = Some(mins(1));
+    first.desktops[0].outcome = Outcome::failed("WKS.0120", "no capacity");
+    let all_ok = |id: &str| {
+        let ends: Vec<Option<(u64, bool)>> = (0..10).map(|i| Some((3 + i % 4, false))).collect();
+        timed(id, &ends)
+    };
+    let scenario = Scenario::new()
+        .job(first)
+        .job(all_ok("batch-2"))
+        .job(all_ok("batch-3"));
+    let wait = |min: u64| {
+        let rig = Rig::new(scenario.clone());
+        rig.waiter()
+            .fail_fast(true)
+            .overall_min_succeeded(Limit::Count(min))
+            .build()
+            .unwrap()
+            .wait_all(&BATCH3)
+            .unwrap()
+    };
+    let outcome = wait(20);
+    // Its own rule failed `batch-1` at once; the 20 successes of the others carry the wait.
+    let first = outcome.job("batch-1").unwrap();
+    assert_eq!(first.result, JobResult::Failed);
+    assert!(first.elapsed < mins(2), "{first:?}");
+    assert!(outcome.job("batch-2").unwrap().is_success());
+    assert!(outcome.is_success(), "{outcome:?}");
+    let verdict = outcome.overall.unwrap();
+    assert_eq!(
+        (verdict.rule, verdict.early),
+        (OverallRule::MinSucceeded, false)
+    );
+    assert!(outcome.elapsed < mins(7), "{outcome:?}");
+    // `batch-1`'s desktops left unfinished when its wait ended cannot count as successes.
+    let outcome = wait(21);
+    assert_eq!(outcome.result(), JobResult::Failed);
+    assert_eq!(outcome.overall.unwrap().rule, OverallRule::MinSucceeded);
+    assert!(outcome.elapsed < mins(7), "{outcome:?}");
+}
+
+#[test]
+fn a_check_applies_the_overall_rules_to_what_one_poll_sees() {
+    let done = |id: &str, failures: usize| {
+        let mut ends = vec![Some((0, false)); 4];
+        for end in ends.iter_mut().take(failures) {
+            *end = Some((0, true));
+        }
+        ends.push(None);
+        timed(id, &ends)
+    };
+    let scenario = Scenario::new().job(done("a", 2)).job(done("b", 1));
+    let rig = Rig::new(scenario.clone());
+    let check = |limit| {
+        rig.waiter()
+            .overall_max_failures(limit)
+            .build()
+            .unwrap()
+            .check(&["a", "b"])
+            .unwrap()
+    };
+    let over = check(Limit::Count(2));
+    assert_eq!(over.result(), JobResult::Failed, "{over:?}");
+    assert!(over.jobs.iter().all(|j| j.result == JobResult::Pending));
+    let within = check(Limit::Count(3));
+    assert_eq!(within.overall, None);
+    assert_eq!(within.result(), JobResult::Pending, "{within:?}");
+}
+
+#[test]
+fn overall_limits_are_validated_by_name() {
+    let rig = Rig::new(failures_at_2_4_6());
+    let error = rig
+        .waiter()
+        .overall_min_succeeded(Limit::Percent(120.0))
+        .build()
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("overall_min_succeeded"),
+        "{error}"
+    );
+    let error = rig
+        .waiter()
+        .overall_max_failures(Limit::Percent(-1.0))
+        .build()
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("overall_max_failures"),
+        "{error}"
+    );
 }

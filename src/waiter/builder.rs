@@ -36,6 +36,7 @@ use crate::time::{Cancellation, Clock, Sleeper, SystemClock, ThreadSleeper};
 /// | [`expect_subtasks`](Self::expect_subtasks) | the job's `sub_jobs_total`, else 1 |
 /// | [`first_subtask_within`](Self::first_subtask_within) | 5 min |
 /// | [`fail_fast`](Self::fail_fast), [`max_failures`](Self::max_failures), [`min_succeeded`](Self::min_succeeded) | none: wait for every subtask |
+/// | [`overall_max_failures`](Self::overall_max_failures), [`overall_min_succeeded`](Self::overall_min_succeeded) | none: a wait on several jobs succeeds when every job does |
 /// | [`timely_events`](Self::timely_events) | on: an observer hears of each end within `poll.max_interval` |
 /// | clock, sleeper | the system's |
 #[derive(Debug)]
@@ -63,6 +64,7 @@ impl<A: JobsApi> WaiterBuilder<A> {
                 status_filter: true,
                 expect: None,
                 rules: Rules::default(),
+                overall: Rules::default(),
                 page_size: MAX_LIMIT,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 first_subtask_within: DEFAULT_FIRST_SUBTASK_WITHIN,
@@ -198,6 +200,45 @@ impl<A: JobsApi> WaiterBuilder<A> {
         self
     }
 
+    /// In a wait on several jobs ([`wait_all`](Waiter::wait_all),
+    /// [`wait_all_with`](Waiter::wait_all_with), [`check`](Waiter::check),
+    /// [`check_with`](Waiter::check_with)): the wait fails as soon as more than `limit`
+    /// subtasks failed (or vanished) over every job together, and succeeds with at most
+    /// `limit` once every job has its verdict. A percentage is of the jobs' sizes summed,
+    /// each as known: [`expect_subtasks`](Self::expect_subtasks) or the `sub_jobs_total`
+    /// the job announces, else (once it ended) the subtasks listed.
+    ///
+    /// Per-job rules ([`max_failures`](Self::max_failures) and the like, or by default
+    /// "every subtask succeeded") still decide each job's own result; the overall rules
+    /// decide the wait's ([`WaitOutcome::result`](crate::WaitOutcome::result), with the
+    /// rule in [`WaitOutcome::overall`](crate::WaitOutcome::overall)), whatever the jobs'
+    /// own results, and may end the wait early: the jobs still under way then end
+    /// [`Pending`](crate::JobResult::Pending), without a verdict of their own. Before every
+    /// job ended, a decision that depends on the sizes is taken only when every job's size
+    /// is known; without them only what no later subtask can undo decides (more failures
+    /// than a count allows). [`wait`](Waiter::wait) on one job ignores the overall rules.
+    ///
+    /// Defaults to none: the wait succeeds when every job succeeds.
+    pub fn overall_max_failures(mut self, limit: Limit) -> Self {
+        self.config.overall.max_failures = Some(limit);
+        self
+    }
+
+    /// In a wait on several jobs: the wait succeeds as soon as at least `limit` subtasks
+    /// succeeded over every job together (and
+    /// [`overall_max_failures`](Self::overall_max_failures), if set, can no longer be
+    /// exceeded), and fails as soon as that can no longer happen. The wait may end with
+    /// jobs under way, which then end [`Pending`](crate::JobResult::Pending). A percentage
+    /// is of the jobs' sizes summed, as for
+    /// [`overall_max_failures`](Self::overall_max_failures), which says how the overall
+    /// rules and the per-job rules work together.
+    ///
+    /// Defaults to none.
+    pub fn overall_min_succeeded(mut self, limit: Limit) -> Self {
+        self.config.overall.min_succeeded = Some(limit);
+        self
+    }
+
     /// How long a job may show no subtask before its wait ends with
     /// [`WaitError::NoSubtasks`](crate::WaitError::NoSubtasks) (subtasks of a new job appear within seconds; a job
     /// that shows none for minutes was mistyped, or failed before creating any).
@@ -311,6 +352,12 @@ impl<A: JobsApi> WaiterBuilder<A> {
         }
         if let Some(limit) = config.rules.min_succeeded {
             limit.validate("min_succeeded")?;
+        }
+        if let Some(limit) = config.overall.max_failures {
+            limit.validate("overall_max_failures")?;
+        }
+        if let Some(limit) = config.overall.min_succeeded {
+            limit.validate("overall_min_succeeded")?;
         }
         if !(1..=MAX_LIMIT).contains(&config.page_size) {
             return Err(Error::invalid(

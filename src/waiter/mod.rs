@@ -22,7 +22,8 @@ use crate::error::Error;
 use crate::events::{Event, EventKind};
 use crate::model::{JobDetails, JobStatus};
 use crate::outcome::{
-    Counts, DesktopFailure, ErrorInfo, JobOutcome, JobResult, JobSummary, WaitOutcome,
+    Counts, DesktopFailure, ErrorInfo, JobOutcome, JobResult, JobSummary, OverallVerdict,
+    WaitOutcome,
 };
 use crate::query::validate_id;
 use crate::schedule::{stable_seed, BackoffPolicy, Schedule};
@@ -205,6 +206,8 @@ struct Config {
     status_filter: bool,
     expect: Option<usize>,
     rules: Rules,
+    /// The rules over the totals of a wait on several jobs.
+    overall: Rules,
     page_size: u32,
     request_timeout: Duration,
     first_subtask_within: Duration,
@@ -281,6 +284,13 @@ impl<A: JobsApi> Waiter<A> {
     /// wrong, or whose own requests keep failing past their retries while the others'
     /// succeed, ends with an error while the others go on.
     ///
+    /// The outcome rules decide each job; the overall rules
+    /// ([`overall_max_failures`](WaiterBuilder::overall_max_failures),
+    /// [`overall_min_succeeded`](WaiterBuilder::overall_min_succeeded)) decide the wait's
+    /// [`result`](WaitOutcome::result) on the totals of every job, and end the wait as soon
+    /// as they decide it (the jobs still under way then end
+    /// [`Pending`](JobResult::Pending)).
+    ///
     /// # Errors
     ///
     /// [`WaitError::InvalidInput`] for a malformed or repeated job ID, or no job at all.
@@ -288,6 +298,7 @@ impl<A: JobsApi> Waiter<A> {
     pub fn wait_all(&self, job_ids: &[&str]) -> Result<WaitOutcome, WaitError> {
         validate_ids(job_ids)?;
         let mut run = Run::new(self, job_ids, None);
+        run.totals = true;
         run.run();
         Ok(run.into_outcome())
     }
@@ -317,6 +328,7 @@ impl<A: JobsApi> Waiter<A> {
     ) -> Result<WaitOutcome, WaitError> {
         validate_ids(job_ids)?;
         let mut run = Run::new(self, job_ids, Some(&mut on_event));
+        run.totals = true;
         run.run_once();
         Ok(run.into_outcome())
     }
@@ -333,6 +345,7 @@ impl<A: JobsApi> Waiter<A> {
     ) -> Result<WaitOutcome, WaitError> {
         validate_ids(job_ids)?;
         let mut run = Run::new(self, job_ids, Some(&mut on_event));
+        run.totals = true;
         run.run();
         Ok(run.into_outcome())
     }
@@ -368,7 +381,7 @@ enum End {
     /// The job failed as a whole, per its details.
     JobFailed,
     TimedOut(Option<Error>),
-    /// A one-poll check left it undecided.
+    /// A one-poll check left it undecided, or the overall rules decided the wait first.
     Pending,
     Failed(Error),
     /// The error that stopped the wait came while another job was being polled.
@@ -466,6 +479,10 @@ struct JobRun {
     details_missing: Option<Error>,
     /// A listing of the job's own was read.
     listed: bool,
+    /// The counts and size the verdict judged, when every subtask was seen ended (a job
+    /// saying `SUCCESS` turns its vanished subtasks into successes there): what the
+    /// overall rules count of this job.
+    judged: Option<(Counts, usize)>,
 }
 
 impl JobRun {
@@ -530,6 +547,10 @@ struct Run<'w, 'o, A> {
     /// The job whose request is under way, when it is about one job: an error that stops
     /// the wait is that job's own, and the others end for it.
     blame: Option<usize>,
+    /// A wait on several jobs (`wait_all`, `check`): the overall rules apply.
+    totals: bool,
+    /// What the overall rules decided.
+    verdict: Option<OverallVerdict>,
 }
 
 impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
@@ -579,6 +600,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                 first_look: false,
                 details_missing: None,
                 listed: false,
+                judged: None,
             })
             .collect();
         Self {
@@ -605,6 +627,8 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             page_size: config.page_size as usize,
             listing: listing::Planner::default(),
             blame: None,
+            totals: false,
+            verdict: None,
         }
     }
 
@@ -619,7 +643,18 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     /// Whether someone wants news within `poll.max_interval`: an observer asking for
     /// timely events, or an outcome rule that may decide early. Sleeps are capped then.
     fn listening(&self) -> bool {
-        (self.observer.is_some() && self.config.timely_events) || self.config.rules.early()
+        (self.observer.is_some() && self.config.timely_events)
+            || self.config.rules.early()
+            || self.overall_rules().early()
+    }
+
+    /// The overall rules, when they apply: in a wait on several jobs.
+    fn overall_rules(&self) -> Rules {
+        if self.totals {
+            self.config.overall
+        } else {
+            Rules::default()
+        }
     }
 
     /// Whether successes must be seen as they happen: for timely events, and for a
@@ -627,6 +662,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     fn needs_successes(&self) -> bool {
         (self.observer.is_some() && self.config.timely_events)
             || self.config.rules.min_succeeded.is_some()
+            || self.overall_rules().min_succeeded.is_some()
     }
 
     fn emit(&mut self, kind: EventKind) {
@@ -650,7 +686,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             }
             self.polls += 1;
             self.report_poll();
-            if !self.jobs.iter().any(JobRun::is_active) {
+            if self.judge_totals() || !self.jobs.iter().any(JobRun::is_active) {
                 return;
             }
             let now = self.now();
@@ -683,11 +719,65 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
         }
         self.polls += 1;
         self.report_poll();
+        self.judge_totals();
         for index in 0..self.jobs.len() {
             if self.jobs[index].is_active() {
                 self.finish_job(index, End::Pending);
             }
         }
+    }
+
+    /// Applies the overall rules to the totals of every job, after a poll cycle; whether
+    /// they decided the wait. A decision ends the jobs still under way without a verdict
+    /// of their own ([`End::Pending`]).
+    ///
+    /// Each job counts its subtasks as they stand (as its verdict judged them, once it
+    /// has one), and its size as known: what its verdict judged, else `expect_subtasks`
+    /// or the `sub_jobs_total` it announces. The totals are complete once every job has a
+    /// verdict; before, a decision that depends on the size needs every job's.
+    fn judge_totals(&mut self) -> bool {
+        let rules = self.overall_rules();
+        if !rules.early() || self.verdict.is_some() {
+            return false;
+        }
+        let (mut counts, mut known, mut floor) = (Counts::default(), Some(0usize), 0usize);
+        let mut complete = true;
+        for job in &self.jobs {
+            let (job_counts, size) = match job.judged {
+                Some((counts, size)) => (counts, Some(size)),
+                None => {
+                    let counts = job.store.counts();
+                    let size = job
+                        .expected(self.config.expect)
+                        .map(|n| n.max(counts.total));
+                    (counts, size)
+                }
+            };
+            complete &= matches!(job.end, Some(End::Decided(_) | End::JobFailed));
+            counts = counts.plus(job_counts);
+            known = known.zip(size).map(|(a, b)| a.saturating_add(b));
+            floor = floor.saturating_add(size.unwrap_or(job_counts.total));
+        }
+        let size = if complete { Some(floor) } else { known };
+        let Some((result, rule)) = rules.decide_by(&counts, size, complete) else {
+            return false;
+        };
+        let early = self.jobs.iter().any(JobRun::is_active);
+        log::info!(
+            "the overall rules decided the wait: {result} ({counts:?}){}",
+            if early { ", ending it" } else { "" }
+        );
+        self.verdict = Some(OverallVerdict {
+            result,
+            rule,
+            early,
+        });
+        for index in 0..self.jobs.len() {
+            if self.jobs[index].is_active() {
+                self.finish_job(index, End::Pending);
+            }
+        }
+        true
     }
 
     fn report_poll(&mut self) {
@@ -1236,16 +1326,17 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
                     || s.fail_reason.is_some()
                     || counts.failed + counts.vanished == 0)
         });
+        // Decided on those listed when some were deleted: the rules judge them alone (the
+        // deleted ones are not pending).
+        let total = if known < expected {
+            counts.total
+        } else {
+            expected.max(counts.total)
+        };
+        job.judged = Some((counts, total));
         let result = if own_failure {
             End::JobFailed
         } else {
-            // Decided on those listed when some were deleted: the rules judge them alone
-            // (the deleted ones are not pending).
-            let total = if known < expected {
-                counts.total
-            } else {
-                expected.max(counts.total)
-            };
             End::Decided(
                 config
                     .rules
@@ -1660,6 +1751,7 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             polls: self.polls,
             requests: self.net.count,
             bytes: self.net.bytes,
+            overall: self.verdict,
         }
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::outcome::{Counts, JobResult};
+use crate::outcome::{Counts, JobResult, OverallRule};
 
 /// A number of subtasks, absolute or as a share of the job's subtasks.
 ///
@@ -112,14 +112,28 @@ impl Rules {
         size: Option<usize>,
         complete: bool,
     ) -> Option<JobResult> {
+        self.decide_by(counts, size, complete)
+            .map(|(result, _)| result)
+    }
+
+    /// As [`decide`](Self::decide), with the limit that decided (the maximum when no limit
+    /// is set, or none speaks for the result more than it).
+    pub(crate) fn decide_by(
+        &self,
+        counts: &Counts,
+        size: Option<usize>,
+        complete: bool,
+    ) -> Option<(JobResult, OverallRule)> {
+        use OverallRule::{MaxFailures, MinSucceeded};
         let bad = (counts.failed + counts.vanished) as u64;
         let good = counts.succeeded as u64;
         if !self.early() {
-            return complete.then_some(if bad == 0 && good > 0 {
+            let result = if bad == 0 && good > 0 {
                 JobResult::Succeeded
             } else {
                 JobResult::Failed
-            });
+            };
+            return complete.then_some((result, MaxFailures));
         }
         let min_count = match self.min_succeeded {
             Some(Limit::Count(n)) => Some(n),
@@ -137,25 +151,36 @@ impl Rules {
         let open = total.saturating_sub(counts.finished()) as u64;
         let max_bad = self.max_failures.map(|l| l.of(total, false));
         let min_good = self.min_succeeded.map(|l| l.of(total, true));
-        let fails =
-            max_bad.is_some_and(|max| bad > max) || min_good.is_some_and(|min| good + open < min);
-        if fails {
-            return Some(JobResult::Failed);
+        if max_bad.is_some_and(|max| bad > max) {
+            return Some((JobResult::Failed, MaxFailures));
+        }
+        if min_good.is_some_and(|min| good + open < min) {
+            return Some((JobResult::Failed, MinSucceeded));
         }
         // Without a minimum, an empty job is no success.
         let enough = min_good.map_or(good > 0 || bad > 0, |min| good >= min);
         let safe = max_bad.is_none_or(|max| bad + open <= max);
+        let by_min = if self.min_succeeded.is_some() {
+            MinSucceeded
+        } else {
+            MaxFailures
+        };
         if enough && safe && (complete || self.min_succeeded.is_some()) {
-            return Some(JobResult::Succeeded);
+            return Some((JobResult::Succeeded, by_min));
         }
-        complete.then_some(JobResult::Failed)
+        let failed_by = if enough { MaxFailures } else { by_min };
+        complete.then_some((JobResult::Failed, failed_by))
     }
 
     /// What counts decide of a job of unknown size: only what no later subtask can undo.
-    fn undoable(&self, bad: u64, good: u64) -> Option<JobResult> {
+    fn undoable(&self, bad: u64, good: u64) -> Option<(JobResult, OverallRule)> {
         match (self.max_failures, self.min_succeeded) {
-            (Some(Limit::Count(max)), _) if bad > max => Some(JobResult::Failed),
-            (None, Some(Limit::Count(min))) if good >= min => Some(JobResult::Succeeded),
+            (Some(Limit::Count(max)), _) if bad > max => {
+                Some((JobResult::Failed, OverallRule::MaxFailures))
+            }
+            (None, Some(Limit::Count(min))) if good >= min => {
+                Some((JobResult::Succeeded, OverallRule::MinSucceeded))
+            }
             _ => None,
         }
     }
@@ -236,6 +261,43 @@ mod tests {
         assert_eq!(
             at_least_190.decide(&counts(100, 0, 0), Some(200), false),
             None
+        );
+    }
+
+    #[test]
+    fn a_decision_names_the_limit_that_took_it() {
+        use OverallRule::{MaxFailures, MinSucceeded};
+        let both = Rules {
+            max_failures: Some(Limit::Count(5)),
+            min_succeeded: Some(Limit::Count(190)),
+        };
+        let decide = |c: Counts, complete| both.decide_by(&c, Some(200), complete);
+        assert_eq!(
+            decide(counts(100, 6, 94), false),
+            Some((JobResult::Failed, MaxFailures))
+        );
+        assert_eq!(
+            decide(counts(100, 5, 89), true),
+            Some((JobResult::Failed, MinSucceeded))
+        );
+        assert_eq!(
+            decide(counts(195, 5, 0), true),
+            Some((JobResult::Succeeded, MinSucceeded))
+        );
+        // Enough successes, but the pending ones could still break the maximum.
+        assert_eq!(decide(counts(190, 0, 10), false), None);
+        let at_most_2 = Rules {
+            max_failures: Some(Limit::Count(2)),
+            ..Rules::default()
+        };
+        assert_eq!(
+            at_most_2.decide_by(&counts(7, 2, 1), Some(10), true),
+            Some((JobResult::Failed, MaxFailures)),
+            "a subtask left open may have failed"
+        );
+        assert_eq!(
+            at_most_2.decide_by(&counts(8, 2, 0), Some(10), true),
+            Some((JobResult::Succeeded, MaxFailures))
         );
     }
 }

@@ -28,7 +28,12 @@ Environment:
 
 Durations: whole numbers each with a unit: 500ms, 90s, 20m, 1h, 1h30m.
 
-Exit codes (with several jobs, the worst: interrupted, then 4, 3, 1, 0):
+Outcome rules: --max-failures and --min-succeeded decide each job on its own subtasks;
+--max-failures-total and --min-succeeded-total decide the run on the totals over every
+job (replacing \"every job succeeded\") and may end the wait while jobs still run.
+
+Exit codes (with several jobs, the worst: interrupted, then 4, 3, 1, 0; with a --*-total
+rule that decided, its result):
   0    every subtask of every job succeeded (or the outcome rules said success)
   1    a subtask failed or vanished, a job failed as a whole, a desktop failed at
        submission (--jobs-from), or the outcome rules said failure
@@ -77,7 +82,7 @@ pub enum Command {
     /// Takes the flags of a wait and prints the same text or JSON; for scripts that poll
     /// on their own schedule (cron, CI stages). A failing request is still retried, within
     /// --timeout.
-    Check(WaitArgs),
+    Check(Box<WaitArgs>),
     /// Wait on a simulated job served by a local fake of the API: no account, no cloud.
     ///
     /// Starts the built-in simulator on 127.0.0.1 with one simulated job whose desktops
@@ -188,6 +193,20 @@ pub struct WaitArgs {
     /// no longer happen.
     #[arg(long, value_name = "N|P%")]
     pub min_succeeded: Option<Limit>,
+
+    /// Over every job together: the run fails as soon as more than this many subtasks
+    /// failed (or vanished) in total, a count or a percentage of the jobs' subtasks summed
+    /// (5, 2%), ending the wait there; it succeeds with at most that many once every job
+    /// ended, whatever each job's own result. Jobs still running when it decides are
+    /// reported `pending`.
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures_total: Option<Limit>,
+
+    /// Over every job together: the run succeeds as soon as at least this many subtasks
+    /// succeeded in total (190, 95%), ending the wait there, and fails as soon as that can
+    /// no longer happen. Jobs still running when it decides are reported `pending`.
+    #[arg(long, value_name = "N|P%")]
+    pub min_succeeded_total: Option<Limit>,
 
     /// Requests per minute (N/min; also N/s, N/h) that every wks-wait of this machine
     /// signing with the same access key shares, or `off`. The API allows 200/min per user.

@@ -5,7 +5,8 @@
 //!          [--region <REGION> | --endpoint <URL>] [--timeout <DURATION>]
 //!          [--initial-interval <DURATION>] [--max-interval <DURATION>] [--expect <N>]
 //!          [--appear-within <DURATION>] [--fail-fast | --max-failures <N|P%>]
-//!          [--min-succeeded <N|P%>] [--max-rate <N/min|off>]
+//!          [--min-succeeded <N|P%>] [--max-failures-total <N|P%>]
+//!          [--min-succeeded-total <N|P%>] [--max-rate <N/min|off>]
 //!          [--output text|json|ndjson] [--quiet]
 //! wks-wait check <the same flags>
 //! wks-wait demo [--desktops <N>] [--fail <N>] [--duration <DURATION>] [--timeout <DURATION>]
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(demo)) => Task::Demo(demo),
         Some(Command::Simulate(simulate)) => Task::Simulate(simulate),
         Some(Command::Check(check)) => Task::Wait {
-            args: Box::new(check),
+            args: check,
             check: true,
         },
         None => Task::Wait {
@@ -284,6 +285,8 @@ fn real_plan(args: WaitArgs, check: bool) -> Result<Plan, SetupError> {
         fail_fast: args.fail_fast,
         max_failures: args.max_failures,
         min_succeeded: args.min_succeeded,
+        max_failures_total: args.max_failures_total,
+        min_succeeded_total: args.min_succeeded_total,
         appear_within: args.appear_within,
         budget,
         ..Settings::new(args.timeout, poll)

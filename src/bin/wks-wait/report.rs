@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wks_waiter::outcome::{Counts, DesktopFailure, ErrorInfo, SubtaskState};
+use wks_waiter::outcome::{Counts, DesktopFailure, ErrorInfo, OverallRule, SubtaskState};
 use wks_waiter::{JobOutcome, JobResult, WaitOutcome};
 
 use crate::args::OutputFormat;
@@ -85,14 +85,16 @@ impl Report {
         }
     }
 
-    /// The report of a wait: the one-job form when it was on one job and nothing failed at
-    /// submission, the several-jobs form otherwise.
+    /// The report of a wait: the one-job form when it was on one job, nothing failed at
+    /// submission and no rule over the `totals` was set, the several-jobs form otherwise
+    /// (which says what those rules decided).
     pub fn of_wait(
         outcome: WaitOutcome,
         submissions: Vec<SubmissionFailure>,
         signal: Option<Signal>,
+        totals: bool,
     ) -> Self {
-        let outcome = if outcome.jobs.len() == 1 && submissions.is_empty() {
+        let outcome = if outcome.jobs.len() == 1 && submissions.is_empty() && !totals {
             let mut jobs = outcome.jobs;
             Outcome::One(Box::new(jobs.remove(0)))
         } else {
@@ -125,8 +127,9 @@ impl Report {
     }
 
     /// The process exit code: 2 for bad usage; the signal's code when a job was
-    /// interrupted; otherwise the worst of the jobs' codes (4 > 3 > 1 > 0), at least 1 when a
-    /// desktop failed at submission.
+    /// interrupted; otherwise the wait's result (the worst of the jobs' codes, 4 > 3 > 1 >
+    /// 0, unless a rule over the totals decided it), at least 1 when a desktop failed at
+    /// submission.
     pub fn exit_code(&self) -> u8 {
         if self.misconfigured {
             return 2;
@@ -135,11 +138,14 @@ impl Report {
         if jobs.iter().any(|j| j.result == JobResult::Interrupted) {
             return code_of(JobResult::Interrupted, self.signal);
         }
-        let worst = jobs
-            .iter()
-            .map(|j| code_of(j.result, self.signal))
-            .max()
-            .unwrap_or(0);
+        let worst = match &self.outcome {
+            Outcome::Many(wait) => code_of(wait.result(), self.signal),
+            _ => jobs
+                .iter()
+                .map(|j| code_of(j.result, self.signal))
+                .max()
+                .unwrap_or(0),
+        };
         if self.submissions.is_empty() {
             worst
         } else {
@@ -154,6 +160,7 @@ impl Report {
             Outcome::Many(wait) => serde_json::to_value(wait).unwrap_or(Value::Null),
             Outcome::Nothing => json!({
                 "result": "succeeded",
+                "decided_by": null,
                 "jobs_total": 0,
                 "total": 0, "succeeded": 0, "failed": 0, "vanished": 0, "pending": 0,
                 "elapsed_ms": 0, "polls": 0, "requests": 0,
@@ -253,6 +260,15 @@ impl Report {
                 "; {} failed at submission",
                 plural(self.submissions.len() as u64, "desktop")
             ));
+        }
+        if let Outcome::Many(wait) = &self.outcome {
+            if let Some(verdict) = wait.overall {
+                let flag = match verdict.rule {
+                    OverallRule::MaxFailures => "--max-failures-total",
+                    _ => "--min-succeeded-total",
+                };
+                line.push_str(&format!("; {} by {flag}", verdict.result));
+            }
         }
         line
     }
@@ -527,7 +543,7 @@ mod tests {
     fn one_job_is_exactly_the_library_object() {
         let wait = waited(&[("job-1", 3, 1)]);
         let expected = serde_json::to_value(&wait.jobs[0]).unwrap();
-        let report = Report::of_wait(wait, Vec::new(), None);
+        let report = Report::of_wait(wait, Vec::new(), None, false);
         assert_eq!(report.json(), expected);
         assert_eq!(report.exit_code(), 1);
         let text = report.text(false);
@@ -548,7 +564,7 @@ mod tests {
     fn several_jobs_add_submission_failures_to_the_library_object() {
         let wait = waited(&[("job-1", 2, 0), ("job-2", 1, 0)]);
         let library = serde_json::to_value(&wait).unwrap();
-        let report = Report::of_wait(wait, vec![failure(Some("job-1"), "d-9")], None);
+        let report = Report::of_wait(wait, vec![failure(Some("job-1"), "d-9")], None, false);
         let value = report.json();
         for (key, expected) in library.as_object().unwrap() {
             if key != "result" {
@@ -617,7 +633,7 @@ mod tests {
     fn exit_codes_take_the_worst_job() {
         let mut wait = waited(&[("a", 1, 0), ("b", 1, 1), ("c", 1, 0)]);
         let code = |wait: &WaitOutcome, signal| {
-            Report::of_wait(wait.clone(), Vec::new(), signal).exit_code()
+            Report::of_wait(wait.clone(), Vec::new(), signal, false).exit_code()
         };
         assert_eq!(code(&wait, None), 1);
         wait.jobs[2].result = JobResult::TimedOut;

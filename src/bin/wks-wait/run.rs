@@ -50,6 +50,10 @@ pub struct Settings {
     pub max_failures: Option<Limit>,
     /// `--min-succeeded`.
     pub min_succeeded: Option<Limit>,
+    /// `--max-failures-total`.
+    pub max_failures_total: Option<Limit>,
+    /// `--min-succeeded-total`.
+    pub min_succeeded_total: Option<Limit>,
     /// `--appear-within`.
     pub appear_within: Option<Duration>,
     /// The request budget, if any.
@@ -67,6 +71,8 @@ impl Settings {
             fail_fast: false,
             max_failures: None,
             min_succeeded: None,
+            max_failures_total: None,
+            min_succeeded_total: None,
             appear_within: None,
             budget: None,
         }
@@ -115,6 +121,10 @@ fn run(plan: Plan, output: &Output, interrupts: &Interrupts) -> Report {
         return Report::nothing_to_wait_on(plan.submissions);
     }
     let check = plan.settings.check;
+    // Rules over the totals are reported in the several-jobs form, which says what they
+    // decided, even for one job.
+    let totals =
+        plan.settings.max_failures_total.is_some() || plan.settings.min_succeeded_total.is_some();
     // A stream of events is read to act on each desktop as it ends: it is timely. The text
     // and JSON outputs only show progress, at the economy of a plain wait.
     let timely = output.format == OutputFormat::Ndjson;
@@ -144,7 +154,7 @@ fn run(plan: Plan, output: &Output, interrupts: &Interrupts) -> Report {
     };
     display.finish();
     match result {
-        Ok(outcome) => Report::of_wait(outcome, plan.submissions, interrupts.received()),
+        Ok(outcome) => Report::of_wait(outcome, plan.submissions, interrupts.received(), totals),
         Err(WaitError::InvalidInput(error)) => Report::misconfigured(&ids, &error),
         Err(error) => Report::not_started(&ids, &error),
     }
@@ -174,6 +184,12 @@ fn build_waiter(
     }
     if let Some(limit) = settings.min_succeeded {
         builder = builder.min_succeeded(limit);
+    }
+    if let Some(limit) = settings.max_failures_total {
+        builder = builder.overall_max_failures(limit);
+    }
+    if let Some(limit) = settings.min_succeeded_total {
+        builder = builder.overall_min_succeeded(limit);
     }
     if let Some(within) = settings.appear_within {
         builder = builder.first_subtask_within(within);
