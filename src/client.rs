@@ -499,14 +499,16 @@ impl Client {
         status: u16,
         request_id: Option<String>,
     ) -> Error {
-        match source {
+        let error = match source {
             ureq::Error::BodyExceedsLimit(limit) => Error::ResponseTooLarge {
                 status,
                 request_id,
                 limit,
             },
             source => self.transport_error(path, source),
-        }
+        };
+        // A request ID is the server's text: it may echo what the request sent.
+        error.redact(&self.sent_secrets())
     }
 
     /// Fills in a `Retry-After` given as an HTTP date, which only the client can measure:
@@ -609,8 +611,8 @@ struct Streamed<R> {
 }
 
 impl<R> Streamed<R> {
-    /// The start of the body kept for messages.
-    const HEAD: usize = 512;
+    /// The start of the body kept for messages: as much as an excerpt may quote.
+    const HEAD: usize = crate::error::EXCERPT_CHARS * 4;
 
     fn new(inner: R) -> Self {
         Self {
@@ -745,6 +747,11 @@ impl JobsApi for Client {
             body.bytes,
             answer.request_id.as_deref().unwrap_or("none")
         );
+        // A body the decoder gave up on is read to its end all the same, as a buffered one
+        // is: its length is the body's, and one too big is too big, not malformed.
+        if decoded.is_err() && body.failure.is_none() {
+            let _ = io::copy(&mut body, &mut io::sink());
+        }
         match decoded {
             Ok(job) => Ok(FetchedJob::new(job, body.bytes, answer.request_id)),
             Err(_) if body.failure.is_some() => {

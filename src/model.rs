@@ -19,8 +19,13 @@
 //! `null`, `""` and any other type read as `None`. `status` reads any string (unknown
 //! values are kept in [`SubtaskStatus::Unknown`]); `process` reads an integer 0..=100 or a
 //! string holding one. Unknown fields are ignored. A job's details ([`JobDetails`]) must be
-//! an object; all their fields are lenient, and `sub_jobs` entries that are not objects are
-//! skipped.
+//! an object, and not an error object (one with `error_code` or `error_msg` and neither
+//! `id` nor `status`); all their fields are lenient, and `sub_jobs` entries that are not
+//! objects are skipped.
+//!
+//! One limit of the JSON parser: a number beyond the range of a 64-bit float (`1e400`, a
+//! 400-digit integer) fails the whole body, wherever it stands, as a decode error (which
+//! the waiter retries), not the field alone.
 //!
 //! [`Error::Decode`]: crate::Error::Decode
 
@@ -348,7 +353,7 @@ impl JobDetails {
     ///
     /// A [`DecodeError`] when `body` is not JSON, truncated, or not an object.
     pub fn from_json(body: &[u8]) -> Result<Self, DecodeError> {
-        from_json(body)
+        from_json::<DetailsBody>(body)?.into_job()
     }
 
     /// Decodes a response body as it is read from `reader` (the client's way for a
@@ -369,9 +374,61 @@ impl JobDetails {
         }
         let mut decoder =
             serde_json::Deserializer::from_reader(std::io::Read::chain(&first[..], reader));
-        Self::deserialize(&mut decoder)
-            .and_then(|job| decoder.end().map(|()| job))
-            .map_err(DecodeError::from_json)
+        DetailsBody::deserialize(&mut decoder)
+            .and_then(|body| decoder.end().map(|()| body))
+            .map_err(DecodeError::from_json)?
+            .into_job()
+    }
+}
+
+/// A job-details body: the job, or an error object sent with a success status.
+#[derive(Default)]
+struct DetailsBody {
+    job: JobDetails,
+    error_code: Option<String>,
+    error_msg: Option<String>,
+}
+
+impl DetailsBody {
+    /// The job, unless the body is an error object: an error's fields and nothing of a
+    /// job (no `id`, no `status`).
+    fn into_job(self) -> Result<JobDetails, DecodeError> {
+        let Self {
+            job,
+            error_code,
+            error_msg,
+        } = self;
+        if (error_code.is_some() || error_msg.is_some()) && job.id.is_none() && job.status.is_none()
+        {
+            return Err(DecodeError::new(
+                format!(
+                    "the body is an error object, not a job: {}: {}",
+                    error_code.as_deref().unwrap_or("no error_code"),
+                    error_msg.as_deref().unwrap_or("no error_msg")
+                ),
+                None,
+            ));
+        }
+        Ok(job)
+    }
+}
+
+impl Object for DetailsBody {
+    const WHAT: &'static str = "a job";
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "error_code" => self.error_code = loose(map)?,
+            "error_msg" => self.error_msg = loose(map)?,
+            _ => self.job.field(key, map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for DetailsBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor::new())
     }
 }
 
@@ -660,7 +717,8 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// A type an optional field decodes to, from whichever JSON values can mean it. Any other
-/// value (another type, `null`, out of range) reads as absent: it costs the field only.
+/// value (another type, `null`, out of range) reads as absent: it costs the field only —
+/// but for a number the parser itself refuses (beyond a 64-bit float: see the module).
 trait Loose: Sized {
     fn from_str(_text: &str) -> Option<Self> {
         None

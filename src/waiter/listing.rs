@@ -514,6 +514,11 @@ impl<A: JobsApi> Run<'_, '_, A> {
             self.note_contradictions(index);
         }
         if let Targets::One(index) = targets {
+            if !consistent && max_total > 0 {
+                // A listing of the job's own that counts subtasks, even one that does not
+                // add up: the job exists.
+                self.jobs[index].store.glimpse();
+            }
             if kind == Kind::Full && entries > 0 {
                 // The listing shows subtasks again: a later empty answer is a glitch again.
                 self.jobs[index].empty_accepted = false;

@@ -1375,8 +1375,25 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
     fn check_empty_jobs(&mut self) -> Result<(), Stop> {
         for index in 0..self.jobs.len() {
             let job = &self.jobs[index];
-            // A job listed only by reads that did not add up exists: its reads decide.
-            if !job.is_active() || job.store.standing().known > 0 || job.store.glimpsed() {
+            if !job.is_active() || job.store.standing().known > 0 {
+                continue;
+            }
+            if job.store.glimpsed() {
+                // Listed only by reads that did not add up: the job exists (a refusal of
+                // its details at the first look notwithstanding), and its listings decide
+                // how long they may stay inconsistent; its details, which may add up, are
+                // read again on their schedule.
+                let job = &mut self.jobs[index];
+                if job.details_missing.take().is_some() {
+                    // Refused at the first look: asked again on their schedule.
+                    job.details = Details::Read {
+                        reread_after: DETAILS_FIRST_REREAD,
+                    };
+                } else if self.details_due(index) {
+                    if let Some(details) = self.read_details(index)? {
+                        self.stage_details(index, details);
+                    }
+                }
                 continue;
             }
             if let Some(error) = self.jobs[index].details_missing.take() {
@@ -1524,6 +1541,16 @@ impl<'w, 'o, A: JobsApi> Run<'w, 'o, A> {
             }
             Err(Stop::Failed(error)) if job.first_look && error.status() != Some(403) => {
                 job.details_missing = Some(error);
+                Ok(None)
+            }
+            Err(Stop::Failed(error)) if known == 0 && job.store.glimpsed() => {
+                // Listings that do not add up count subtasks of the job: it exists, and
+                // its details may come (they may lag its creation).
+                log::debug!(
+                    "job {job_id}: its details are refused ({error}) while listings count its subtasks; reading them again in {}",
+                    human(reread_after)
+                );
+                job.details = Details::Read { reread_after };
                 Ok(None)
             }
             Err(Stop::Failed(error)) if known == 0 => {

@@ -533,6 +533,11 @@ impl Store {
         self.glimpsed
     }
 
+    /// Records that a read of the job's own that did not add up counted subtasks of it.
+    pub(crate) fn glimpse(&mut self) {
+        self.glimpsed = true;
+    }
+
     pub(crate) fn knows(&self, id: &str) -> bool {
         self.index.contains_key(id)
     }
