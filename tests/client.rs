@@ -696,13 +696,20 @@ fn clones_polling_from_threads_at_once_each_get_their_whole_page() {
     }
 }
 
-/// A job's details are decoded as their body arrives (it grows with the job): every way
-/// the body can fail is still told apart, as for a listing's page.
+/// A job's details are decoded from a buffer when small, and as their body arrives when it
+/// announces over 1 MiB (3,000 subtasks inline here): either way, every way the body can
+/// fail is told apart as for a listing's page.
 #[test]
 fn job_details_read_as_they_arrive_fail_as_a_buffered_body_would() {
+    for desktops in [100, 3_000] {
+        job_details_fail_alike(desktops);
+    }
+}
+
+fn job_details_fail_alike(desktops: usize) {
     let details = |fault: Option<Fault>, limit: Option<u64>| {
         let plan = fault.map_or_else(FaultPlan::new, |f| FaultPlan::new().on_request(0, f));
-        let sim = Simulator::builder(Scenario::desktops(JOB, 100))
+        let sim = Simulator::builder(Scenario::desktops(JOB, desktops))
             .faults(plan)
             .start()
             .unwrap();
@@ -717,9 +724,18 @@ fn job_details_read_as_they_arrive_fail_as_a_buffered_body_would() {
 
     let (job, logged) = details(None, None);
     let job = job.unwrap();
-    assert_eq!((job.sub_jobs.len(), job.sub_jobs_total), (100, Some(100)));
+    assert_eq!(
+        (job.sub_jobs.len(), job.sub_jobs_total),
+        (desktops, Some(desktops as u64))
+    );
     assert_eq!(job.id.as_deref(), Some(JOB));
     assert_eq!(logged.status, 200);
+    assert_eq!(
+        logged.body_bytes > 1024 * 1024,
+        desktops == 3_000,
+        "{} bytes",
+        logged.body_bytes
+    );
 
     let (err, logged) = details(Some(Fault::TruncatedBody), None);
     let err = err.unwrap_err();
