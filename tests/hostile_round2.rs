@@ -180,35 +180,6 @@ fn cli_check_judges_a_percentage_against_the_whole_job() {
     );
 }
 
-/// A scripted job whose subtasks at virtual time `t` are `listed(t)`, served by honest
-/// listings (pages of `cap`) and by details saying `status(t)` with the same subtasks
-/// inline and `sub_jobs_total` as many (the count of the subtasks the job has created so
-/// far, as a service computing it from its inline list does). A `FAIL` status carries a
-/// job-level error.
-fn scripted_job(
-    rig: &Rig,
-    listed: impl Fn(Duration) -> Vec<Subtask> + Send + Sync + Clone + 'static,
-    status: impl Fn(Duration) -> &'static str + Send + Sync + 'static,
-    cap: usize,
-) -> Hostile<VirtualSource> {
-    let clock = rig.clock.clone();
-    let details_clock = rig.clock.clone();
-    let details_listed = listed.clone();
-    rig.scripted()
-        .pages(move |_, call| Ok(slice(&filter(&listed(clock.elapsed()), call), call, cap)))
-        .jobs(move |_, _| {
-            let t = details_clock.elapsed();
-            let all = details_listed(t);
-            let status = status(t);
-            let mut fetched = job_details(JOB, status, all.len() as u64, &all);
-            if status == "FAIL" {
-                fetched.job.job_error_code = Some("WKS.0206".into());
-                fetched.job.fail_reason = Some("post-provisioning step failed".into());
-            }
-            Ok(fetched)
-        })
-}
-
 /// Finding 19. The 10-minute allowance for a lagging job status is counted from the
 /// *first* time every listed subtask had ended, and never restarted when new subtasks
 /// appear. A job creates desktops A and B (done at 1 minute), then C and D at 4 minutes
@@ -235,7 +206,7 @@ fn the_status_lag_allowance_restarts_when_new_subtasks_appear() {
         all
     };
     let status = |t: Duration| if t >= mins(13) { "FAIL" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     assert_eq!(
         outcome.result,
@@ -267,7 +238,7 @@ fn a_job_status_lagging_its_subtasks_is_waited_for() {
         all
     };
     let status = |t: Duration| if t >= mins(13) { "FAIL" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     assert_eq!(outcome.result, JobResult::Failed, "{outcome:?}");
     assert!(outcome.elapsed >= mins(13), "{:?}", outcome.elapsed);
@@ -301,7 +272,7 @@ fn a_job_still_running_between_waves_is_not_declared_done() {
         all
     };
     let status = |t: Duration| if t >= mins(17) { "FAIL" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     assert_eq!(
         outcome.result,
@@ -338,7 +309,7 @@ fn an_unknown_job_status_is_not_taken_as_ended() {
         all
     };
     let status = |t: Duration| if t >= mins(6) { "FAIL" } else { "PROCESSING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     assert_eq!(
         outcome.result,
@@ -366,7 +337,7 @@ fn a_running_job_whose_listed_subtasks_ended_is_waited_for() {
         all
     };
     let status = |t: Duration| if t >= mins(6) { "FAIL" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     assert_eq!(outcome.result, JobResult::Failed, "{outcome:?}");
     assert_eq!(outcome.counts().failed, 2);
@@ -689,7 +660,7 @@ fn big_job_with_status_lag(lag: Duration) -> (wks_waiter::JobOutcome, Hostile<Vi
             "RUNNING"
         }
     };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     (outcome, source)
 }
@@ -1074,7 +1045,7 @@ fn a_job_status_stuck_running_never_fails_the_job_and_events_agree() {
         let status = if t >= mins(2) { "SUCCESS" } else { "RUNNING" };
         vec![sub("a", JOB, status), sub("b", JOB, status)]
     };
-    let source = scripted_job(&rig, listed, |_| "RUNNING", 1000);
+    let source = rig.scripted_job(JOB, listed, |_| "RUNNING", 1000);
     let mut events = Vec::new();
     let result = rig
         .waiter(&source)
@@ -1103,7 +1074,7 @@ fn a_job_status_stuck_running_never_fails_the_job_and_events_agree() {
 fn check_of_a_job_whose_status_lags_is_pending() {
     let rig = Rig::new();
     let listed = |_: Duration| vec![sub("a", JOB, "SUCCESS"), sub("b", JOB, "FAILED")];
-    let source = scripted_job(&rig, listed, |_| "RUNNING", 1000);
+    let source = rig.scripted_job(JOB, listed, |_| "RUNNING", 1000);
     let outcome = rig.waiter(&source).build().unwrap().check(&[JOB]).unwrap();
     assert_eq!(outcome.job(JOB).unwrap().result, JobResult::Pending);
     assert_eq!(source.details_calls(), 1);

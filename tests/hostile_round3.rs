@@ -15,56 +15,17 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, Hostile};
+use support::hostile::{api_error, filter, honest_details, job_details, page, slice, sub, Call};
 use support::{mins, secs};
 use wks_waiter::model::{Subtask, SubtaskStatus};
-use wks_waiter::simulator::{Scenario, TimelineSpec, VirtualSource};
-use wks_waiter::source::{FetchedJob, JobsApi};
+use wks_waiter::simulator::{Scenario, TimelineSpec};
+use wks_waiter::source::JobsApi;
 use wks_waiter::{Error, JobOutcome, JobResult, WaitError};
 
 const JOB: &str = "job-hostile";
 
 /// The arena of the attacks (virtual time, honest simulators under hostile fronts).
 type Rig = support::hostile::Arena;
-
-/// A scripted job whose subtasks at virtual time `t` are `listed(t)`, served by honest
-/// listings (pages of `cap`) and by details saying `status(t)` with the same subtasks
-/// inline and `sub_jobs_total` as many. A `FAIL` status carries a job-level error.
-fn scripted_job(
-    rig: &Rig,
-    listed: impl Fn(Duration) -> Vec<Subtask> + Send + Sync + Clone + 'static,
-    status: impl Fn(Duration) -> &'static str + Send + Sync + 'static,
-    cap: usize,
-) -> Hostile<VirtualSource> {
-    let clock = rig.clock.clone();
-    let details_clock = rig.clock.clone();
-    let details_listed = listed.clone();
-    rig.scripted()
-        .pages(move |_, call| Ok(slice(&filter(&listed(clock.elapsed()), call), call, cap)))
-        .jobs(move |_, _| {
-            Ok(honest_details(
-                &details_listed,
-                &status,
-                details_clock.elapsed(),
-            ))
-        })
-}
-
-/// What honest details say at `t`.
-fn honest_details(
-    listed: &impl Fn(Duration) -> Vec<Subtask>,
-    status: &impl Fn(Duration) -> &'static str,
-    t: Duration,
-) -> FetchedJob {
-    let all = listed(t);
-    let status = status(t);
-    let mut fetched = job_details(JOB, status, all.len() as u64, &all);
-    if status == "FAIL" {
-        fetched.job.job_error_code = Some("WKS.0206".into());
-        fetched.job.fail_reason = Some("post-provisioning step failed".into());
-    }
-    fetched
-}
 
 /// `ids` of [`JOB`], all with `status`.
 fn subs(ids: &[&str], status: &str) -> Vec<Subtask> {
@@ -160,7 +121,7 @@ fn a_404_from_the_details_with_nothing_listed_ends_at_once() {
             if t < secs(15) {
                 return Err(api_error(404, "WKS.0404", "job not found", None));
             }
-            Ok(honest_details(&listed, &status, t))
+            Ok(honest_details(JOB, &listed, &status, t))
         });
     let result = rig.waiter(&source).build().unwrap().wait(JOB);
     assert!(
@@ -196,7 +157,7 @@ fn details_lost_midway(
             if t >= lost_at {
                 return Err(error());
             }
-            Ok(honest_details(&listed, &status, t))
+            Ok(honest_details(JOB, &listed, &status, t))
         });
     let result = rig.waiter(&source).build().unwrap().wait(JOB);
     assert!(
@@ -280,7 +241,7 @@ fn finding_04_the_status_wait_looks_once_more_before_timing_out() {
             "RUNNING"
         }
     };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let result = rig
         .waiter(&source)
         .max_wait(mins(7))
@@ -324,7 +285,7 @@ fn finding_05_fail_fast_reports_a_second_wave_failure_within_max_interval() {
         all
     };
     let status = |t: Duration| if t >= mins(4) { "FAIL" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let result = rig
         .waiter(&source)
         .fail_fast(true)
@@ -522,7 +483,7 @@ fn a_finished_job_is_decided_by_its_first_look_alone() {
         all.push(sub("c", JOB, "FAILED"));
         all
     };
-    let source = scripted_job(&rig, listed, |_| "FAIL", 1000);
+    let source = rig.scripted_job(JOB, listed, |_| "FAIL", 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     // A job with a failed desktop reads FAIL as a whole: the desktops decide.
     assert_eq!(outcome.result, JobResult::Failed, "{outcome:?}");
@@ -606,7 +567,7 @@ fn a_desktop_failing_after_a_premature_job_success_fails_the_job() {
         all
     };
     let status = |t: Duration| if t >= mins(2) { "SUCCESS" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     assert_eq!(outcome.result, JobResult::Failed, "{outcome:?}");
     assert_eq!(outcome.counts().failed, 1);
@@ -638,7 +599,7 @@ fn a_job_saying_success_without_subtasks_is_no_success_when_subtasks_are_expecte
                 return Ok(job_details(JOB, "SUCCESS", 0, &[]));
             }
             let status = if t >= mins(3) { "SUCCESS" } else { "RUNNING" };
-            Ok(honest_details(&listed, &|_| status, t))
+            Ok(honest_details(JOB, &listed, &|_| status, t))
         });
     let outcome = rig
         .waiter(&source)
@@ -738,7 +699,7 @@ fn a_job_failing_late_during_the_status_wait_is_reported_failed() {
         subs(&["a", "b", "c"], status)
     };
     let status = |t: Duration| if t >= mins(20) { "FAIL" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let outcome = rig.waiter(&source).build().unwrap().wait(JOB).unwrap();
     assert_eq!(outcome.result, JobResult::Failed, "{outcome:?}");
     assert!(
@@ -763,7 +724,7 @@ fn a_stuck_job_status_times_out_on_time_and_says_why() {
         let status = if t >= mins(1) { "SUCCESS" } else { "RUNNING" };
         subs(&["a", "b"], status)
     };
-    let source = scripted_job(&rig, listed, |_| "RUNNING", 1000);
+    let source = rig.scripted_job(JOB, listed, |_| "RUNNING", 1000);
     let err = rig
         .waiter(&source)
         .max_wait(mins(17))
@@ -934,8 +895,8 @@ fn entities_filled_in_as_desktops_are_created_count_each_desktop_once() {
             })
             .collect::<Vec<_>>()
     };
-    let source = scripted_job(
-        &rig,
+    let source = rig.scripted_job(
+        JOB,
         at,
         |t| if t >= mins(4) { "SUCCESS" } else { "RUNNING" },
         2,

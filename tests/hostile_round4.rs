@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use support::hostile::{api_error, filter, job_details, page, slice, sub, Call, Hostile};
+use support::hostile::{api_error, filter, job_details, page, slice, sub, Call};
 use support::{mins, secs};
 use wks_waiter::events::EventKind;
 use wks_waiter::model::Subtask;
@@ -38,27 +38,6 @@ type Rig = support::hostile::Arena;
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// A scripted job whose subtasks at virtual time `t` are `listed(t)`, served by honest
-/// listings (pages of `cap`) and by details saying `status(t)` with the same subtasks
-/// inline and `sub_jobs_total` as many.
-fn scripted_job(
-    rig: &Rig,
-    listed: impl Fn(Duration) -> Vec<Subtask> + Send + Sync + Clone + 'static,
-    status: impl Fn(Duration) -> &'static str + Send + Sync + 'static,
-    cap: usize,
-) -> Hostile<VirtualSource> {
-    let clock = rig.clock.clone();
-    let details_clock = rig.clock.clone();
-    let details_listed = listed.clone();
-    rig.scripted()
-        .pages(move |_, call| Ok(slice(&filter(&listed(clock.elapsed()), call), call, cap)))
-        .jobs(move |_, _| {
-            let all = details_listed(details_clock.elapsed());
-            let status = status(details_clock.elapsed());
-            Ok(job_details(JOB, status, all.len() as u64, &all))
-        })
-}
 
 /// `ids` of [`JOB`], all with `status`.
 fn subs(ids: &[&str], status: &str) -> Vec<Subtask> {
@@ -475,7 +454,7 @@ fn finding_05_min_succeeded_is_not_failed_while_the_job_still_creates_subtasks()
             .collect::<Vec<_>>()
     };
     let status = |t: Duration| if t >= mins(2) { "SUCCESS" } else { "RUNNING" };
-    let source = scripted_job(&rig, listed, status, 1000);
+    let source = rig.scripted_job(JOB, listed, status, 1000);
     let mut events = Vec::new();
     let result = rig
         .waiter(&source)

@@ -608,6 +608,29 @@ pub mod hostile {
             self.hostile(self.simulator(Scenario::new()))
         }
 
+        /// Job `job` scripted in time: its subtasks at virtual time `t` are `listed(t)`,
+        /// served by honest listings (pages of `cap`) and by details saying `status(t)`
+        /// with the same subtasks inline and `sub_jobs_total` as many (the subtasks created
+        /// so far, as a service counting its inline list does). A `FAIL` status carries a
+        /// job-level error.
+        pub fn scripted_job(
+            &self,
+            job: &'static str,
+            listed: impl Fn(Duration) -> Vec<Subtask> + Send + Sync + Clone + 'static,
+            status: impl Fn(Duration) -> &'static str + Send + Sync + 'static,
+            cap: usize,
+        ) -> Hostile<VirtualSource> {
+            let clock = self.clock.clone();
+            let details_clock = self.clock.clone();
+            let details_listed = listed.clone();
+            self.scripted()
+                .pages(move |_, call| Ok(slice(&filter(&listed(clock.elapsed()), call), call, cap)))
+                .jobs(move |_, _| {
+                    let t = details_clock.elapsed();
+                    Ok(honest_details(job, &details_listed, &status, t))
+                })
+        }
+
         /// A waiter on the arena's time, with a fixed jitter seed and an hour's deadline.
         pub fn waiter<A: JobsApi>(&self, api: A) -> WaiterBuilder<A> {
             Waiter::builder(api)
@@ -829,6 +852,23 @@ pub mod hostile {
     }
 
     /// Job details of `job`: `status`, `subtasks` inline, `sub_jobs_total` as given.
+    /// What honest details of `job` say at `t` (see [`Arena::scripted_job`]).
+    pub fn honest_details(
+        job: &str,
+        listed: &impl Fn(Duration) -> Vec<Subtask>,
+        status: &impl Fn(Duration) -> &'static str,
+        t: Duration,
+    ) -> FetchedJob {
+        let all = listed(t);
+        let status = status(t);
+        let mut fetched = job_details(job, status, all.len() as u64, &all);
+        if status == "FAIL" {
+            fetched.job.job_error_code = Some("WKS.0206".into());
+            fetched.job.fail_reason = Some("post-provisioning step failed".into());
+        }
+        fetched
+    }
+
     pub fn job_details(job: &str, status: &str, total: u64, subtasks: &[Subtask]) -> FetchedJob {
         let sub_jobs: Vec<serde_json::Value> = subtasks
             .iter()
