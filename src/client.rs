@@ -463,21 +463,19 @@ impl Client {
     /// `interpret`.
     fn read_buffered<T>(
         &self,
-        mut answer: Answer,
+        answer: Answer,
         path: &str,
         canonical_query: &str,
         interpret: impl FnOnce(u16, Option<String>, Option<&str>, &[u8]) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let Answer {
+            mut response,
             status,
             request_id,
             retry_after: retry_after_header,
-            ..
-        } = &answer;
-        let (status, request_id, retry_after_header) =
-            (*status, request_id.clone(), retry_after_header.clone());
+        } = answer;
         let mut body = self.buffers.lease();
-        if let Err(source) = read_body(answer.response.body_mut(), self.max_body_bytes, &mut body) {
+        if let Err(source) = read_body(response.body_mut(), self.max_body_bytes, &mut body) {
             return Err(self.body_error(path, source, status, request_id));
         }
         log::trace!(
@@ -590,9 +588,6 @@ fn lookup_host(error: &ureq::Error) -> Option<&str> {
     }
 }
 
-/// Reads a body of at most `limit` bytes into `buffer`, which keeps the capacity of earlier
-/// bodies: a full page is close to half a megabyte, and a fresh buffer of that size is
-/// mapped from the operating system and faulted in page by page on every request.
 /// Job details announcing a body larger than this (or no length) are decoded as they
 /// arrive: about 2,000 subtasks inline. A listing's page, at most 1,000 subtasks, never is.
 const STREAMED_FROM: usize = 1024 * 1024;
@@ -646,6 +641,9 @@ impl<R: io::Read> io::Read for Streamed<R> {
     }
 }
 
+/// Reads a body of at most `limit` bytes into `buffer`, which keeps the capacity of earlier
+/// bodies: a full page is close to half a megabyte, and a fresh buffer of that size is
+/// mapped from the operating system and faulted in page by page on every request.
 fn read_body(body: &mut ureq::Body, limit: u64, buffer: &mut Vec<u8>) -> Result<(), ureq::Error> {
     use std::io::Read as _;
     let expected = body.content_length().unwrap_or(0).min(limit);
@@ -762,16 +760,13 @@ impl JobsApi for Client {
         if decoded.is_err() && body.failure.is_none() {
             let _ = io::copy(&mut body, &mut io::sink());
         }
+        // A read that failed is what failed the decoder (it reads up to the body's end).
+        if let Some(failure) = body.failure.take() {
+            let source = ureq::Error::from(failure);
+            return Err(self.body_error(&path, source, answer.status, answer.request_id));
+        }
         match decoded {
             Ok(job) => Ok(FetchedJob::new(job, body.bytes, answer.request_id)),
-            Err(_) if body.failure.is_some() => {
-                let source = ureq::Error::from(
-                    body.failure
-                        .take()
-                        .unwrap_or_else(|| io::Error::other("the body could not be read")),
-                );
-                Err(self.body_error(&path, source, answer.status, answer.request_id))
-            }
             Err(source) => Err(Error::Decode {
                 status: answer.status,
                 request_id: answer.request_id,

@@ -291,28 +291,39 @@ impl Store {
     /// Records `subtask` as listed at `at`; returns the transition it makes, if any.
     fn observe(
         &mut self,
-        subtask: Subtask,
+        row: Row,
         at: Instant,
         listed: &mut Vec<bool>,
         details: bool,
     ) -> Option<Transition> {
-        self.warn_unknown_status(&subtask);
-        let id = subtask.id.as_deref().unwrap_or_default();
-        let index = match self.index.get(id) {
-            Some(&index) => index,
-            None => self.add(subtask.clone()),
+        // The row as listed, or `None` when it is exactly what the store holds.
+        let (index, subtask) = match row {
+            Row::Same(index) => (index, None),
+            Row::New(subtask) => {
+                self.warn_unknown_status(&subtask);
+                let id = subtask.id.as_deref().unwrap_or_default();
+                let index = match self.index.get(id) {
+                    Some(&index) => index,
+                    None => self.add((*subtask).clone()),
+                };
+                (index, Some(*subtask))
+            }
         };
+        let listed_row = subtask.as_ref().unwrap_or(&self.entries[index].subtask);
+        let (status, process) = (listed_row.status.clone(), listed_row.process);
+        let unfinished = !listed_row.is_terminal();
         if index >= listed.len() {
             listed.resize(index + 1, false);
         }
         listed[index] = true;
-        if let Some(process @ 1..=99) = subtask.process {
+        if let Some(process @ 1..=99) = process {
             self.process_step = gcd(self.process_step, process);
         }
         let job_id = &self.job_id;
         let entry = &mut self.entries[index];
+        let id = entry.subtask.id.as_deref().unwrap_or_default();
         entry.missing_since = None;
-        if entry.left_filter && !subtask.is_terminal() {
+        if entry.left_filter && unfinished {
             if details {
                 // Stale details, or a filter the service does not honour: a listing of
                 // the job will say which.
@@ -337,29 +348,31 @@ impl Store {
             // Terminal states are final, as the API documents: a later row saying
             // otherwise is stale (or the service contradicts itself), and the first end
             // seen, already reported, stands.
-            if subtask.status != entry.subtask.status {
+            if status != entry.subtask.status {
                 log::warn!(
                     "job {job_id}: ignoring a row of subtask {id} listed {} after {}",
-                    status_name(subtask.status.as_ref()),
+                    status_name(status.as_ref()),
                     status_name(entry.subtask.status.as_ref())
                 );
                 return None;
             }
-            entry.subtask = subtask;
+            if let Some(subtask) = subtask {
+                entry.subtask = subtask;
+            }
             return None;
         }
-        if entry.subtask.status != subtask.status && entry.subtask.status.is_some() {
+        if entry.subtask.status != status && entry.subtask.status.is_some() {
             log::info!(
                 "job {job_id}: subtask {id} ({}) {} -> {}",
-                desktop_label(&subtask),
+                desktop_label(subtask.as_ref().unwrap_or(&entry.subtask)),
                 status_name(entry.subtask.status.as_ref()),
-                status_name(subtask.status.as_ref())
+                status_name(status.as_ref())
             );
         }
-        if let (Some(SubtaskStatus::Running), Some(process)) = (&subtask.status, subtask.process) {
+        if let (Some(SubtaskStatus::Running), Some(process)) = (&status, process) {
             entry.history.record(Reading { at, process });
         }
-        let transition = match &subtask.status {
+        let transition = match &status {
             Some(SubtaskStatus::Success) => Some(Transition::Succeeded(index)),
             Some(SubtaskStatus::Failed) => Some(Transition::Failed(index)),
             _ => None,
@@ -368,7 +381,9 @@ impl Store {
         if entry.terminal {
             entry.history.ended.get_or_insert(at);
         }
-        entry.subtask = subtask;
+        if let Some(subtask) = subtask {
+            entry.subtask = subtask;
+        }
         if transition.is_some() && !std::mem::replace(&mut entry.reported, true) {
             transition
         } else {
@@ -435,11 +450,11 @@ impl Store {
         let mut transitions = Vec::new();
         let details = pass.details;
         for (row, read_at) in pass.staged {
-            let subtask = match row {
-                Row::New(subtask) => *subtask,
-                Row::Same(index) => self.entries[index].subtask.clone(),
-            };
-            let id = subtask.id.as_deref().unwrap_or_default();
+            let id = match &row {
+                Row::New(subtask) => subtask.id.as_deref(),
+                Row::Same(index) => self.entries[*index].subtask.id.as_deref(),
+            }
+            .unwrap_or_default();
             if conflicts.contains(&id_hash(id)) {
                 log::warn!(
                     "job {}: the listing gives subtask ID {id} to two different desktops; ignoring both rows",
@@ -458,7 +473,7 @@ impl Store {
                 );
                 continue;
             }
-            transitions.extend(self.observe(subtask, read_at, &mut listed, details));
+            transitions.extend(self.observe(row, read_at, &mut listed, details));
         }
         if !consistent {
             return transitions;
@@ -527,7 +542,6 @@ impl Store {
         std::mem::take(&mut self.filter_contradicted)
     }
 
-    /// Whether subtask `id` is known.
     /// Whether reads that did not add up listed subtasks of the job it does not know.
     pub(crate) fn glimpsed(&self) -> bool {
         self.glimpsed
@@ -538,6 +552,7 @@ impl Store {
         self.glimpsed = true;
     }
 
+    /// Whether subtask `id` is known.
     pub(crate) fn knows(&self, id: &str) -> bool {
         self.index.contains_key(id)
     }
